@@ -1,0 +1,1 @@
+//! A stateful local stand-in for GitHub and Render.
