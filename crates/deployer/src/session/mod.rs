@@ -474,7 +474,7 @@ mod tests {
             clock.advance(Duration::from_secs(29 * 60));
             assert!(matches!(m.load(cookie(&s), None).await.expect("load"), LoadOutcome::Active(_)));
         }
-        clock.advance(Duration::from_secs(29 * 60));
+        clock.advance(Duration::from_secs(17 * 60));
         assert_eq!(
             m.load(cookie(&s), None).await.expect("load"),
             LoadOutcome::Expired { user_id: 7 },
