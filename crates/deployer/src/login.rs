@@ -1,0 +1,166 @@
+//! GitHub login: the OAuth web flow with `state` and PKCE S256 (the `oauth2`
+//! crate), and the check of `return_to` targets.
+
+use std::time::Duration;
+
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use url::Url;
+
+use crate::config::Config;
+use crate::credentials::GitHubToken;
+use crate::error::AppError;
+use crate::upstream::{UnavailableReason, Upstream, UpstreamError};
+
+type GitHubOAuthClient =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// What the short-lived login cookie carries between the redirect to GitHub
+/// and the callback. The cookie is encrypted and authenticated by the
+/// server (a private cookie), so the client can neither read nor forge it.
+#[derive(Serialize, Deserialize)]
+pub struct LoginAttempt {
+    pub state: String,
+    pub verifier: String,
+    pub return_to: String,
+}
+
+impl std::fmt::Debug for LoginAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginAttempt")
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct OAuth {
+    client: GitHubOAuthClient,
+    http: reqwest::Client,
+    scopes: Vec<String>,
+}
+
+impl OAuth {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let base = &config.github_oauth_url;
+        let client = BasicClient::new(ClientId::new(config.github_client_id.clone()))
+            .set_client_secret(ClientSecret::new(
+                config.github_client_secret.expose_secret().to_owned(),
+            ))
+            .set_auth_uri(AuthUrl::from_url(base.join("/login/oauth/authorize")?))
+            .set_token_uri(TokenUrl::from_url(base.join("/login/oauth/access_token")?))
+            .set_redirect_uri(RedirectUrl::from_url(config.oauth_redirect_uri()));
+        // The token endpoint must never be followed elsewhere (SSRF), and a
+        // slow GitHub must not hold the callback open.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.upstream_timeout)
+            .connect_timeout(config.upstream_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("render-deployer/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            client,
+            http,
+            scopes: config.github_scopes.clone(),
+        })
+    }
+
+    /// The GitHub authorize URL and the attempt to remember in the cookie.
+    pub fn start(&self, return_to: String) -> (Url, LoginAttempt) {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state) = self
+            .client
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new))
+            .set_pkce_challenge(challenge)
+            .url();
+        let attempt = LoginAttempt {
+            state: state.secret().clone(),
+            verifier: verifier.secret().clone(),
+            return_to,
+        };
+        (url, attempt)
+    }
+
+    /// Compares `state` (constant time) before exchanging the code.
+    pub async fn finish(
+        &self,
+        attempt: LoginAttempt,
+        state: &str,
+        code: &str,
+    ) -> Result<GitHubToken, AppError> {
+        let same: bool = attempt.state.as_bytes().ct_eq(state.as_bytes()).into();
+        if !same {
+            return Err(AppError::LoginFailed("state_mismatch"));
+        }
+        let token = self
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(attempt.verifier))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                // GitHub answers a bad code with HTTP 200 and an error body,
+                // which the crate reports as a parse failure.
+                RequestTokenError::Parse(..) | RequestTokenError::ServerResponse(_) => {
+                    AppError::LoginFailed("code_rejected")
+                }
+                RequestTokenError::Request(e) => AppError::Upstream(UpstreamError::Unavailable {
+                    upstream: Upstream::GitHub,
+                    reason: if e.is_timeout() {
+                        UnavailableReason::Timeout
+                    } else {
+                        UnavailableReason::Connect
+                    },
+                }),
+                RequestTokenError::Other(_) => AppError::Upstream(UpstreamError::Unavailable {
+                    upstream: Upstream::GitHub,
+                    reason: UnavailableReason::Malformed,
+                }),
+            })?;
+        let secret = SecretString::from(token.access_token().secret().to_owned());
+        GitHubToken::parse(secret.expose_secret()).ok_or(AppError::LoginFailed("token_malformed"))
+    }
+}
+
+/// `return_to` is honoured only as a same-origin path: `/x`, never `//host`,
+/// `/\host`, a scheme, or control characters. Anything else means `/`.
+pub fn safe_return_to(raw: Option<&str>) -> String {
+    let Some(raw) = raw else {
+        return "/".into();
+    };
+    let ok = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && !raw.starts_with("/\\")
+        && raw.len() <= 512
+        && !raw.chars().any(|c| c.is_control() || c == '\\');
+    if ok { raw.to_owned() } else { "/".into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_return_to;
+
+    #[test]
+    fn return_to_accepts_only_same_origin_paths() {
+        assert_eq!(safe_return_to(Some("/deploy?repo=a/b")), "/deploy?repo=a/b");
+        for hostile in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/%0d%0a\r\nx",
+            "javascript:alert(1)",
+            "evil.example",
+            "/ok\\..\\x",
+        ] {
+            assert_eq!(safe_return_to(Some(hostile)), "/", "{hostile}");
+        }
+        assert_eq!(safe_return_to(None), "/");
+    }
+}
