@@ -169,7 +169,10 @@ impl<K: Hash + Eq + Copy> Counter<K> {
 /// Drops keys whose window has passed; if every key is still live (a flood of distinct IPs), drops
 /// an arbitrary tenth as well so the sweep is not repeated on every new key.
 fn make_room<K: Hash + Eq + Copy>(bursts: &mut HashMap<K, Burst>, now: Instant, window: Duration) {
-    bursts.retain(|_, b| b.last().is_some_and(|t| now.saturating_duration_since(t) < window));
+    bursts.retain(|_, b| {
+        b.last()
+            .is_some_and(|t| now.saturating_duration_since(t) < window)
+    });
     if bursts.len() >= MAX_KEYS {
         let excess = bursts.len() - MAX_KEYS * 9 / 10;
         let victims: Vec<K> = bursts.keys().take(excess).copied().collect();
@@ -239,6 +242,7 @@ impl AlertDetector {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 
@@ -316,10 +320,16 @@ mod tests {
         // One IP trying keys for three different users: only the IP alert fires.
         assert!(d.invalid_key(1, ip(9), t0).is_empty());
         assert!(d.invalid_key(2, ip(9), t0).is_empty());
-        assert_eq!(d.invalid_key(3, ip(9), t0), vec![AlertKind::InvalidKeyBurstIp]);
+        assert_eq!(
+            d.invalid_key(3, ip(9), t0),
+            vec![AlertKind::InvalidKeyBurstIp]
+        );
         // One user from several IPs: the per-user alert fires at its own threshold.
         assert!(d.invalid_key(4, ip(10), t0).is_empty());
-        assert_eq!(d.invalid_key(4, ip(11), t0), vec![AlertKind::InvalidKeyBurstUser]);
+        assert_eq!(
+            d.invalid_key(4, ip(11), t0),
+            vec![AlertKind::InvalidKeyBurstUser]
+        );
     }
 
     #[test]

@@ -345,7 +345,7 @@ struct Pending {
 }
 
 enum Command {
-    Append(Pending),
+    Append(Box<Pending>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -386,16 +386,26 @@ impl AuditLog {
     pub fn record(&self, event: AuditEvent) {
         let kind = event.kind.as_str();
         let Ok(at_us) = to_micros(self.clock.now()) else {
-            tracing::error!(audit.event = kind, "clock out of range; audit event dropped");
+            tracing::error!(
+                audit.event = kind,
+                "clock out of range; audit event dropped"
+            );
             return;
         };
-        if let Err(e) = self.tx.try_send(Command::Append(Pending { at_us, event })) {
+        if let Err(e) = self
+            .tx
+            .try_send(Command::Append(Box::new(Pending { at_us, event })))
+        {
             let why = match e {
                 mpsc::error::TrySendError::Full(_) => "queue full",
                 mpsc::error::TrySendError::Closed(_) => "writer stopped",
             };
             metrics::counter!("deployer_audit_events_dropped_total").increment(1);
-            tracing::error!(audit.event = kind, audit.reason = why, "audit event dropped");
+            tracing::error!(
+                audit.event = kind,
+                audit.reason = why,
+                "audit event dropped"
+            );
         }
     }
 
@@ -416,7 +426,7 @@ async fn run_writer(db: Database, mut rx: mpsc::Receiver<Command>) {
         let mut next = Some(first);
         while let Some(cmd) = next.take() {
             match cmd {
-                Command::Append(p) => batch.push(p),
+                Command::Append(p) => batch.push(*p),
                 Command::Flush(w) => waiters.push(w),
             }
             if batch.len() < BATCH_MAX {
@@ -670,7 +680,8 @@ pub async fn export(
 ) -> Result<u64, DbError> {
     let since_us = since.map(to_micros).transpose()?.unwrap_or(i64::MIN);
     let user = user.map(user_to_db).transpose()?;
-    let sql = select_rows!("WHERE occurred_at_us >= $1 AND ($2 IS NULL OR user_id = $2) ORDER BY seq");
+    let sql =
+        select_rows!("WHERE occurred_at_us >= $1 AND ($2 IS NULL OR user_id = $2) ORDER BY seq");
     let mut written = 0;
     on_pool!(db, pool => {
         let mut rows = sqlx::query_as::<_, AuditRow>(sql).bind(since_us).bind(user).fetch(pool);
@@ -720,6 +731,7 @@ pub(super) async fn rows_text(db: &Database) -> Result<Vec<String>, DbError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 

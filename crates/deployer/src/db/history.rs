@@ -148,7 +148,9 @@ fn group(rows: Vec<JoinedRow>) -> Result<Vec<DeploymentRecord>, DbError> {
     let mut out: Vec<DeploymentRecord> = Vec::new();
     for mut row in rows {
         let service = row.service()?;
-        let same = out.last().is_some_and(|d| d.id.as_hyphenated().to_string() == row.id);
+        let same = out
+            .last()
+            .is_some_and(|d| d.id.as_hyphenated().to_string() == row.id);
         if !same {
             out.push(row.deployment()?);
         }

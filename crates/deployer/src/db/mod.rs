@@ -74,7 +74,9 @@ pub struct Database {
 impl std::fmt::Debug for Database {
     // The URL (and any password in it) is never kept, so there is nothing to leak here.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database").field("backend", &self.backend()).finish()
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish()
     }
 }
 
@@ -158,6 +160,7 @@ fn user_from_db(user_id: i64) -> Result<u64, DbError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 
@@ -165,7 +168,10 @@ mod tests {
     fn micros_round_trip_truncates_below_a_microsecond() {
         let t = time::macros::datetime!(2025-03-04 05:06:07.123456789 UTC);
         let back = from_micros(to_micros(t).unwrap()).unwrap();
-        assert_eq!(back, time::macros::datetime!(2025-03-04 05:06:07.123456 UTC));
+        assert_eq!(
+            back,
+            time::macros::datetime!(2025-03-04 05:06:07.123456 UTC)
+        );
     }
 
     #[test]

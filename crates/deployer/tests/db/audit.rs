@@ -24,12 +24,20 @@ fn event(user: Option<u64>, kind: AuditKind, status: AuditStatus) -> AuditEvent 
 /// Records `n` events, alternating between users 1 and 2, and waits for them to be committed.
 async fn seed(log: &AuditLog, n: u64) {
     for i in 0..n {
-        log.record(event(Some(1 + i % 2), AuditKind::LoginSucceeded, AuditStatus::Success));
+        log.record(event(
+            Some(1 + i % 2),
+            AuditKind::LoginSucceeded,
+            AuditStatus::Success,
+        ));
     }
     log.flush().await;
 }
 
-async fn export_lines(db: &Database, since: Option<time::OffsetDateTime>, user: Option<u64>) -> Vec<Value> {
+async fn export_lines(
+    db: &Database,
+    since: Option<time::OffsetDateTime>,
+    user: Option<u64>,
+) -> Vec<Value> {
     let mut out = Vec::new();
     let n = audit::export(db, since, user, &mut out).await.unwrap();
     let lines: Vec<Value> = String::from_utf8(out)
@@ -118,10 +126,18 @@ async fn concurrent_writers_keep_one_linear_chain() {
         for w in 0..WRITERS {
             // A pool and a writer task of its own, like a separate instance.
             let db = Database::connect(&t.url).await.unwrap();
-            let (log, _) = TestDb { url: t.url.clone(), db }.audit_log();
+            let (log, _) = TestDb {
+                url: t.url.clone(),
+                db,
+            }
+            .audit_log();
             tasks.push(tokio::spawn(async move {
                 for i in 0..EACH {
-                    log.record(event(Some(w + 1), AuditKind::DeploymentRequested, AuditStatus::Success));
+                    log.record(event(
+                        Some(w + 1),
+                        AuditKind::DeploymentRequested,
+                        AuditStatus::Success,
+                    ));
                     if i % 50 == 0 {
                         tokio::task::yield_now().await;
                     }
@@ -133,7 +149,10 @@ async fn concurrent_writers_keep_one_linear_chain() {
             task.await.unwrap();
         }
         let report = audit::verify(&t.db).await.unwrap();
-        assert_eq!((report.checked, report.first_broken), (WRITERS * EACH, None));
+        assert_eq!(
+            (report.checked, report.first_broken),
+            (WRITERS * EACH, None)
+        );
         for w in 1..=WRITERS {
             assert_eq!(export_lines(&t.db, None, Some(w)).await.len() as u64, EACH);
         }
@@ -157,7 +176,13 @@ async fn an_edited_row_is_named() {
         seed(&log, 10).await;
         t.tamper(r#"UPDATE audit_events SET details = '{"request_id":"forged"}' WHERE seq = 5"#)
             .await;
-        assert_eq!(broken(&t).await, Some(BrokenLink { seq: 5, reason: BrokenReason::HashMismatch }));
+        assert_eq!(
+            broken(&t).await,
+            Some(BrokenLink {
+                seq: 5,
+                reason: BrokenReason::HashMismatch
+            })
+        );
     })
     .await;
 }
@@ -167,8 +192,15 @@ async fn moving_an_event_to_another_user_is_named() {
     for_each_backend(|t| async move {
         let (log, _) = t.audit_log();
         seed(&log, 10).await;
-        t.tamper("UPDATE audit_events SET user_id = 99 WHERE seq = 3").await;
-        assert_eq!(broken(&t).await, Some(BrokenLink { seq: 3, reason: BrokenReason::HashMismatch }));
+        t.tamper("UPDATE audit_events SET user_id = 99 WHERE seq = 3")
+            .await;
+        assert_eq!(
+            broken(&t).await,
+            Some(BrokenLink {
+                seq: 3,
+                reason: BrokenReason::HashMismatch
+            })
+        );
     })
     .await;
 }
@@ -178,8 +210,15 @@ async fn a_whitespace_edit_is_named() {
     for_each_backend(|t| async move {
         let (log, _) = t.audit_log();
         seed(&log, 4).await;
-        t.tamper("UPDATE audit_events SET details = '{ }' WHERE seq = 2").await;
-        assert_eq!(broken(&t).await, Some(BrokenLink { seq: 2, reason: BrokenReason::Malformed }));
+        t.tamper("UPDATE audit_events SET details = '{ }' WHERE seq = 2")
+            .await;
+        assert_eq!(
+            broken(&t).await,
+            Some(BrokenLink {
+                seq: 2,
+                reason: BrokenReason::Malformed
+            })
+        );
     })
     .await;
 }
@@ -190,7 +229,13 @@ async fn a_deleted_row_is_named() {
         let (log, _) = t.audit_log();
         seed(&log, 10).await;
         t.tamper("DELETE FROM audit_events WHERE seq = 5").await;
-        assert_eq!(broken(&t).await, Some(BrokenLink { seq: 5, reason: BrokenReason::Missing }));
+        assert_eq!(
+            broken(&t).await,
+            Some(BrokenLink {
+                seq: 5,
+                reason: BrokenReason::Missing
+            })
+        );
     })
     .await;
 }
@@ -203,7 +248,13 @@ async fn a_truncated_tail_is_named() {
         t.tamper("DELETE FROM audit_events WHERE seq >= 9").await;
         let report = audit::verify(&t.db).await.unwrap();
         assert_eq!(report.checked, 8);
-        assert_eq!(report.first_broken, Some(BrokenLink { seq: 9, reason: BrokenReason::Missing }));
+        assert_eq!(
+            report.first_broken,
+            Some(BrokenLink {
+                seq: 9,
+                reason: BrokenReason::Missing
+            })
+        );
     })
     .await;
 }
@@ -223,7 +274,10 @@ async fn swapped_rows_are_named() {
         assert_eq!(report.checked, 3);
         assert_eq!(
             report.first_broken,
-            Some(BrokenLink { seq: 4, reason: BrokenReason::PrevHashMismatch })
+            Some(BrokenLink {
+                seq: 4,
+                reason: BrokenReason::PrevHashMismatch
+            })
         );
     })
     .await;
@@ -253,20 +307,34 @@ async fn list_for_user_shows_only_the_callers_events_newest_first_in_pages() {
         log.flush().await;
 
         let first = audit::list_for_user(&t.db, 1, None, 2).await.unwrap();
-        let seqs = |page: &[audit::StoredAuditEvent]| page.iter().map(|e| e.seq).collect::<Vec<_>>();
+        let seqs =
+            |page: &[audit::StoredAuditEvent]| page.iter().map(|e| e.seq).collect::<Vec<_>>();
         assert_eq!(seqs(&first), [9, 7]);
         let second = audit::list_for_user(&t.db, 1, Some(7), 2).await.unwrap();
         assert_eq!(seqs(&second), [5, 3]);
         let last = audit::list_for_user(&t.db, 1, Some(3), 2).await.unwrap();
         assert_eq!(seqs(&last), [1]);
-        assert!(audit::list_for_user(&t.db, 1, Some(1), 2).await.unwrap().is_empty());
+        assert!(
+            audit::list_for_user(&t.db, 1, Some(1), 2)
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         let other = audit::list_for_user(&t.db, 2, None, 100).await.unwrap();
         assert_eq!(seqs(&other), [8, 6, 4, 2]);
         assert!(other.iter().all(|e| e.user_id == Some(2)));
-        assert!(audit::list_for_user(&t.db, 3, None, 100).await.unwrap().is_empty());
+        assert!(
+            audit::list_for_user(&t.db, 3, None, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // A zero limit still returns a page of one rather than nothing or everything.
-        assert_eq!(audit::list_for_user(&t.db, 2, None, 0).await.unwrap().len(), 1);
+        assert_eq!(
+            audit::list_for_user(&t.db, 2, None, 0).await.unwrap().len(),
+            1
+        );
     })
     .await;
 }
@@ -277,8 +345,16 @@ async fn export_filters_by_time_and_user() {
         let (log, _) = t.audit_log();
         seed(&log, 6).await; // timestamps T0 .. T0+5s
         let since = Some(T0 + time::Duration::seconds(3));
-        let seqs = |lines: Vec<Value>| lines.iter().map(|l| l["seq"].as_i64().unwrap()).collect::<Vec<_>>();
-        assert_eq!(seqs(export_lines(&t.db, None, None).await), [1, 2, 3, 4, 5, 6]);
+        let seqs = |lines: Vec<Value>| {
+            lines
+                .iter()
+                .map(|l| l["seq"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            seqs(export_lines(&t.db, None, None).await),
+            [1, 2, 3, 4, 5, 6]
+        );
         assert_eq!(seqs(export_lines(&t.db, since, None).await), [4, 5, 6]);
         assert_eq!(seqs(export_lines(&t.db, None, Some(2)).await), [2, 4, 6]);
         assert_eq!(seqs(export_lines(&t.db, since, Some(1)).await), [5]);
@@ -292,7 +368,10 @@ async fn all_rows_text_sees_every_table() {
     for_each_backend(|t| async move {
         let (log, _) = t.audit_log();
         log.record(AuditEvent {
-            details: AuditDetails { repo: Some("octo/audit-canary".into()), ..AuditDetails::default() },
+            details: AuditDetails {
+                repo: Some("octo/audit-canary".into()),
+                ..AuditDetails::default()
+            },
             ..event(Some(1), AuditKind::CredentialSetup, AuditStatus::Success)
         });
         log.flush().await;

@@ -29,7 +29,10 @@ fn record(user_id: u64, project: &str, created_at: OffsetDateTime) -> Deployment
         status: DeploymentStatus::Pending,
         created_at,
         updated_at: created_at,
-        services: vec![service(project, true), service(&format!("{project}-worker"), false)],
+        services: vec![
+            service(project, true),
+            service(&format!("{project}-worker"), false),
+        ],
     }
 }
 
@@ -45,18 +48,34 @@ async fn users_see_only_their_own_deployments_newest_first() {
     for_each_backend(|t| async move {
         let h = History::new(t.db.clone());
         let older = record(1, "api", T0);
-        let newer = DeploymentRecord { branch: None, services: vec![], ..record(1, "site", T0 + Duration::minutes(5)) };
+        let newer = DeploymentRecord {
+            branch: None,
+            services: vec![],
+            ..record(1, "site", T0 + Duration::minutes(5))
+        };
         let theirs = record(2, "secret-project", T0 + Duration::minutes(1));
         for rec in [&older, &theirs, &newer] {
             h.insert(rec).await.unwrap();
         }
 
-        assert_eq!(h.list_for_user(1, 50).await.unwrap(), [newer.clone(), older.clone()]);
-        assert_eq!(h.list_for_user(1, 1).await.unwrap(), [newer.clone()]);
-        assert_eq!(h.list_for_user(2, 50).await.unwrap(), [theirs.clone()]);
+        assert_eq!(
+            h.list_for_user(1, 50).await.unwrap(),
+            [newer.clone(), older.clone()]
+        );
+        assert_eq!(
+            h.list_for_user(1, 1).await.unwrap(),
+            std::slice::from_ref(&newer)
+        );
+        assert_eq!(
+            h.list_for_user(2, 50).await.unwrap(),
+            std::slice::from_ref(&theirs)
+        );
         assert!(h.list_for_user(3, 50).await.unwrap().is_empty());
 
-        assert_eq!(h.get_for_user(older.id, 1).await.unwrap(), Some(older.clone()));
+        assert_eq!(
+            h.get_for_user(older.id, 1).await.unwrap(),
+            Some(older.clone())
+        );
         assert_eq!(h.get_for_user(theirs.id, 1).await.unwrap(), None);
         assert_eq!(h.get_for_user(Uuid::new_v4(), 1).await.unwrap(), None);
     })
@@ -70,26 +89,44 @@ async fn status_updates_are_persisted() {
         let rec = record(7, "shop", T0);
         h.insert(&rec).await.unwrap();
 
-        h.update_service_status(rec.id, "srv-shop", "live", Some("https://shop.onrender.com"))
+        h.update_service_status(
+            rec.id,
+            "srv-shop",
+            "live",
+            Some("https://shop.onrender.com"),
+        )
+        .await
+        .unwrap();
+        h.update_service_status(rec.id, "srv-shop-worker", "build_in_progress", None)
             .await
             .unwrap();
-        h.update_service_status(rec.id, "srv-shop-worker", "build_in_progress", None).await.unwrap();
-        h.set_status(rec.id, DeploymentStatus::InProgress).await.unwrap();
+        h.set_status(rec.id, DeploymentStatus::InProgress)
+            .await
+            .unwrap();
 
         let got = h.get_for_user(rec.id, 7).await.unwrap().unwrap();
         assert_eq!(got.status, DeploymentStatus::InProgress);
         assert!(got.updated_at > rec.updated_at);
         assert_eq!(got.services[0].deploy_status, "live");
-        assert_eq!(got.services[0].url.as_deref(), Some("https://shop.onrender.com"));
+        assert_eq!(
+            got.services[0].url.as_deref(),
+            Some("https://shop.onrender.com")
+        );
         assert_eq!(got.services[1].deploy_status, "build_in_progress");
         assert_eq!(got.services[1].url, None);
         // A later status without a URL keeps the known one.
-        h.update_service_status(rec.id, "srv-shop", "live", None).await.unwrap();
+        h.update_service_status(rec.id, "srv-shop", "live", None)
+            .await
+            .unwrap();
         let got = h.get_for_user(rec.id, 7).await.unwrap().unwrap();
-        assert_eq!(got.services[0].url.as_deref(), Some("https://shop.onrender.com"));
+        assert_eq!(
+            got.services[0].url.as_deref(),
+            Some("https://shop.onrender.com")
+        );
 
         assert!(matches!(
-            h.update_service_status(rec.id, "srv-elsewhere", "live", None).await,
+            h.update_service_status(rec.id, "srv-elsewhere", "live", None)
+                .await,
             Err(DbError::NotFound)
         ));
         assert!(matches!(

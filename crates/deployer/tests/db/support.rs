@@ -69,14 +69,21 @@ where
     let name = format!("deployer_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&admin_url).await.unwrap();
     // Identifiers cannot be bound; `name` is generated above from a UUID.
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     let mut url = url::Url::parse(&admin_url).unwrap();
     url.set_path(&name);
     let url = url.to_string();
     eprintln!("backend: postgres");
     let outcome = AssertUnwindSafe(async {
         let db = Database::connect(&url).await.unwrap();
-        test(TestDb { url: url.clone(), db: db.clone() }).await;
+        test(TestDb {
+            url: url.clone(),
+            db: db.clone(),
+        })
+        .await;
         db.close().await;
     })
     .catch_unwind()
