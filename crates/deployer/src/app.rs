@@ -17,7 +17,7 @@ use crate::config::{Config, SessionStoreKind};
 use crate::db::Database;
 use crate::db::audit::AuditLog;
 use crate::db::history::History;
-use crate::deploy::Deployments;
+use crate::deploy::{Deployments, PollSettings};
 use crate::login::OAuth;
 use crate::ratelimit::RateLimiters;
 use crate::session::SessionManager;
@@ -132,7 +132,11 @@ impl Application {
             config.rate_limit_setup_ip,
             config.rate_limit_login_ip,
         );
-        let deployments = Deployments::new(render.clone(), history.clone(), audit.clone());
+        let deployments = Deployments::new(PollSettings {
+            interval: config.deploy_poll_interval,
+            max_backoff: Duration::from_secs(30).max(config.deploy_poll_interval),
+            give_up_after: config.deploy_track_timeout,
+        });
         let state = AppState(Arc::new(Services {
             clock: options.clock,
             sessions,
@@ -207,6 +211,5 @@ async fn housekeeping(state: AppState) {
             metrics::gauge!(telemetry::ACTIVE_SESSIONS).set(active as f64);
         }
         state.limits.prune();
-        state.alerts.prune();
     }
 }

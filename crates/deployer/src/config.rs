@@ -70,6 +70,12 @@ pub struct ServeArgs {
     /// Timeout for each upstream call, e.g. `10s`.
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s")]
     pub upstream_timeout: String,
+    /// How often a deploy's status is polled while it runs.
+    #[arg(long, env = "DEPLOY_POLL_INTERVAL", default_value = "3s")]
+    pub deploy_poll_interval: String,
+    /// Tracking of a deployment gives up after this long.
+    #[arg(long, env = "DEPLOY_TRACK_TIMEOUT", default_value = "1h")]
+    pub deploy_track_timeout: String,
     /// Audit log and deployment history: `sqlite://…` or `postgres://…`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://deployer.db")]
     pub database_url: String,
@@ -179,6 +185,8 @@ pub struct Config {
     pub github_scopes: Vec<String>,
     pub render_api_url: Url,
     pub upstream_timeout: Duration,
+    pub deploy_poll_interval: Duration,
+    pub deploy_track_timeout: Duration,
     pub database_url: SecretString,
     pub session_store: SessionStoreKind,
     pub metrics_token: Option<SecretString>,
@@ -306,6 +314,8 @@ impl Config {
         let session_absolute_timeout =
             duration("SESSION_ABSOLUTE_TIMEOUT", &args.session_absolute_timeout);
         let upstream_timeout = duration("UPSTREAM_TIMEOUT", &args.upstream_timeout);
+        let deploy_poll_interval = duration("DEPLOY_POLL_INTERVAL", &args.deploy_poll_interval);
+        let deploy_track_timeout = duration("DEPLOY_TRACK_TIMEOUT", &args.deploy_track_timeout);
 
         let mut rate = |name: &str, raw: &str| {
             RateLimit::parse(raw).unwrap_or_else(|e| {
@@ -413,6 +423,8 @@ impl Config {
             github_scopes,
             render_api_url,
             upstream_timeout,
+            deploy_poll_interval,
+            deploy_track_timeout,
             database_url: SecretString::from(args.database_url),
             session_store,
             metrics_token: args.metrics_token,

@@ -1,0 +1,820 @@
+//! Deploying (DESIGN.md §5): plan, then create or redeploy each service in
+//! the user's own Render workspace, then track every deploy to a terminal
+//! status in the background, fanning changes out to SSE listeners.
+//!
+//! The Render key is opened from the session for the request, and the
+//! tracking task keeps it in memory (never stored) until its deploys end.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::context::RequestContext;
+use crate::db::audit::{AuditKind, AuditStatus, ReasonCode};
+use crate::db::history::{DeploymentRecord, DeploymentStatus, ServiceRecord};
+use crate::domain::names::{
+    BranchName, EnvVarKey, EnvVarValue, InstancePlan, Region, RepoSlug, ServiceName,
+};
+use crate::error::AppError;
+use crate::plan::source::SourceError;
+use crate::plan::{
+    EnvVarSource, Overrides, Plan, PlanError, PlanRequest, PlannedService, ServiceKind,
+    ServiceValue, plan_repository,
+};
+use crate::session::ActiveSession;
+use crate::telemetry;
+use crate::upstream::UpstreamError;
+use crate::upstream::github::GitHubRepoSource;
+use crate::upstream::render::{
+    Build, CronDetails, Deploy, DeployStatus, EnvVarInput, EnvVarInputValue, NativeRuntime,
+    NewService, NewServiceDetails, RenderApi, Route, RouteKind, ServerDetails, Service,
+    ServiceFilter, StaticDetails, WebDetails,
+};
+
+/// How many of a user's services `GET /api/render/services` reads at most.
+pub const MAX_LISTED_SERVICES: usize = 500;
+/// Build-log lines kept for a failed deploy.
+const BUILD_LOG_LINES: u32 = 40;
+/// Deployments whose log lines are kept in memory for the deployment view.
+const MAX_KEPT_LOGS: usize = 1000;
+/// Waiting out Render's rate limit inside one request is fine up to this;
+/// a longer wait is reported to the user instead.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(20);
+const CREATE_ATTEMPTS: u32 = 3;
+
+/// Poll timing, from configuration (tests use a fast one).
+#[derive(Debug, Clone, Copy)]
+pub struct PollSettings {
+    pub interval: Duration,
+    pub max_backoff: Duration,
+    pub give_up_after: Duration,
+}
+
+/// A change in a deployment, as sent to SSE listeners.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentEvent {
+    pub deployment_id: Uuid,
+    pub status: DeploymentStatus,
+    pub service_id: String,
+    pub service_name: String,
+    pub deploy_status: String,
+    pub url: Option<String>,
+    pub terminal: bool,
+}
+
+/// Live state of deployments: SSE channels and the build-log tails of
+/// failed deploys (kept in memory only: a log line may echo a secret the
+/// build printed, so it is never written to the database).
+pub struct Deployments {
+    poll: PollSettings,
+    channels: Mutex<HashMap<Uuid, broadcast::Sender<DeploymentEvent>>>,
+    logs: Mutex<HashMap<Uuid, (Instant, Vec<ServiceLog>)>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceLog {
+    pub service_id: String,
+    pub lines: Vec<String>,
+}
+
+impl Deployments {
+    pub fn new(poll: PollSettings) -> Self {
+        Self {
+            poll,
+            channels: Mutex::default(),
+            logs: Mutex::default(),
+        }
+    }
+
+    pub fn subscribe(&self, id: Uuid) -> broadcast::Receiver<DeploymentEvent> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .entry(id)
+            .or_insert_with(|| broadcast::channel(64).0)
+            .subscribe()
+    }
+
+    fn publish(&self, event: DeploymentEvent) {
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = channels.get(&event.deployment_id) {
+            let _ = tx.send(event);
+        }
+    }
+
+    fn finish(&self, id: Uuid) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    fn keep_logs(&self, id: Uuid, logs: Vec<ServiceLog>) {
+        let mut kept = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() >= MAX_KEPT_LOGS
+            && let Some(oldest) = kept.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k)
+        {
+            kept.remove(&oldest);
+        }
+        kept.insert(id, (Instant::now(), logs));
+    }
+
+    pub fn logs(&self, id: Uuid) -> Vec<ServiceLog> {
+        self.logs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A validated deploy request; values of env vars stay secret.
+pub struct DeployRequest {
+    pub repo: RepoSlug,
+    pub project_name: ServiceName,
+    pub branch: Option<BranchName>,
+    pub env_vars: Vec<(EnvVarKey, EnvVarValue)>,
+    pub region: Option<Region>,
+    pub plan: Option<InstancePlan>,
+    /// Per-service edits from a previewed plan.
+    pub overrides: Vec<(ServiceName, Overrides)>,
+}
+
+/// What the deploy answer and the deployment view show.
+#[derive(Debug, Serialize)]
+pub struct DeploymentView {
+    #[serde(flatten)]
+    pub record: DeploymentRecord,
+    pub build_logs: Vec<ServiceLog>,
+    pub warnings: Vec<String>,
+}
+
+fn plan_error(error: PlanError) -> AppError {
+    match error {
+        PlanError::Source(SourceError::RepoNotFound) => AppError::RepoNotFound,
+        PlanError::Source(SourceError::Empty) => {
+            AppError::invalid("github_repo", "the repository is empty: push some code first")
+        }
+        PlanError::Source(SourceError::Upstream(e)) => AppError::Upstream(e),
+        PlanError::Source(other) => AppError::invalid("github_repo", other),
+        other @ (PlanError::UnknownService(_)
+        | PlanError::OverrideNotApplicable { .. }
+        | PlanError::PlanNotAvailable { .. }
+        | PlanError::InvalidOverride { .. }) => AppError::invalid("overrides", other),
+        other => AppError::invalid("github_repo", other),
+    }
+}
+
+/// `https://github.com/Owner/Repo(.git)` and `owner/repo` compare equal.
+fn same_repo(service_repo: Option<&str>, slug: &RepoSlug) -> bool {
+    let Some(repo) = service_repo else {
+        return false;
+    };
+    let trimmed = repo
+        .trim_end_matches('/')
+        .trim_end_matches(".git")
+        .trim_start_matches("https://github.com/")
+        .trim_start_matches("http://github.com/");
+    trimmed.eq_ignore_ascii_case(&format!("{}/{}", slug.owner(), slug.name()))
+}
+
+fn runtime(service: &PlannedService) -> Result<Build, AppError> {
+    use crate::plan::Runtime;
+    let native = |rt: NativeRuntime| Build::Native {
+        runtime: rt,
+        build_command: service.build_command.clone().unwrap_or_default(),
+        start_command: service.start_command.clone().unwrap_or_default(),
+    };
+    Ok(match service.runtime {
+        Some(Runtime::Node) => native(NativeRuntime::Node),
+        Some(Runtime::Python) => native(NativeRuntime::Python),
+        Some(Runtime::Ruby) => native(NativeRuntime::Ruby),
+        Some(Runtime::Go) => native(NativeRuntime::Go),
+        Some(Runtime::Rust) => native(NativeRuntime::Rust),
+        Some(Runtime::Elixir) => native(NativeRuntime::Elixir),
+        Some(Runtime::Docker) => Build::Docker {
+            dockerfile_path: service
+                .dockerfile_path
+                .clone()
+                .unwrap_or_else(|| "./Dockerfile".into()),
+            docker_context: service.docker_context.clone().unwrap_or_else(|| ".".into()),
+        },
+        Some(Runtime::Image) | None => {
+            return Err(AppError::invalid(
+                "plan",
+                format!("{} has no runtime this service can deploy", service.name),
+            ));
+        }
+    })
+}
+
+fn details(service: &PlannedService) -> Result<NewServiceDetails, AppError> {
+    let region = service.region.unwrap_or_default();
+    let plan = service.plan.unwrap_or_default();
+    let paid = || {
+        plan.paid().ok_or_else(|| {
+            AppError::invalid(
+                "plan",
+                format!("{} needs a paid plan (starter or above)", service.name),
+            )
+        })
+    };
+    Ok(match service.kind {
+        ServiceKind::StaticSite => NewServiceDetails::Static(StaticDetails {
+            build_command: service.build_command.clone(),
+            publish_path: service
+                .publish_path
+                .clone()
+                .unwrap_or_else(|| "public".into()),
+            routes: service
+                .routes
+                .iter()
+                .map(|r| Route {
+                    kind: match r.kind {
+                        crate::plan::RouteKind::Rewrite => RouteKind::Rewrite,
+                        crate::plan::RouteKind::Redirect => RouteKind::Redirect,
+                    },
+                    source: r.source.clone(),
+                    destination: r.destination.clone(),
+                })
+                .collect(),
+        }),
+        ServiceKind::WebService => NewServiceDetails::Web(WebDetails {
+            server: ServerDetails {
+                build: runtime(service)?,
+                plan,
+                region,
+            },
+            health_check_path: service.health_check_path.clone(),
+        }),
+        ServiceKind::PrivateService => NewServiceDetails::PrivateService(ServerDetails {
+            build: runtime(service)?,
+            plan: paid()?,
+            region,
+        }),
+        ServiceKind::BackgroundWorker => NewServiceDetails::Worker(ServerDetails {
+            build: runtime(service)?,
+            plan: paid()?,
+            region,
+        }),
+        ServiceKind::CronJob => NewServiceDetails::Cron(CronDetails {
+            server: ServerDetails {
+                build: runtime(service)?,
+                plan: paid()?,
+                region,
+            },
+            schedule: service
+                .schedule
+                .clone()
+                .ok_or_else(|| AppError::invalid("plan", "a cron job needs a schedule"))?,
+        }),
+    })
+}
+
+/// The env vars one service gets: the plan's own, then the user's (which
+/// win on the same key). Values of `fromService` references are resolved
+/// from services created earlier in this deploy.
+fn env_inputs(
+    service: &PlannedService,
+    user: &[(EnvVarKey, EnvVarValue)],
+    created: &HashMap<String, Service>,
+) -> Result<Vec<EnvVarInput>, AppError> {
+    let mut out: Vec<EnvVarInput> = Vec::new();
+    let mut push = |key: &str, value: EnvVarInputValue| -> Result<(), AppError> {
+        out.retain(|v| v.key() != key);
+        out.push(EnvVarInput::new(key, value).map_err(|e| AppError::invalid("env_vars", e))?);
+        Ok(())
+    };
+    for var in &service.env_vars {
+        let value = match &var.source {
+            EnvVarSource::Value { value } => {
+                EnvVarInputValue::Value(SecretString::from(value.clone()))
+            }
+            EnvVarSource::Generate => EnvVarInputValue::Generate,
+            // Filled from the user's values below; checked before anything was created.
+            EnvVarSource::UserSupplied => continue,
+            EnvVarSource::FromService {
+                service: other,
+                reference,
+            } => {
+                let Some(target) = created.get(other.as_ref()) else {
+                    continue;
+                };
+                let host = target.name.clone();
+                let value = match reference {
+                    ServiceValue::Property(p) if p == "host" => host,
+                    ServiceValue::Property(p) if p == "port" => "10000".into(),
+                    ServiceValue::Property(p) if p == "hostport" => format!("{host}:10000"),
+                    // Other properties and env var references need values
+                    // this service never reads; the plan warns about them.
+                    _ => continue,
+                };
+                EnvVarInputValue::Value(SecretString::from(value))
+            }
+        };
+        push(var.key.as_ref(), value)?;
+    }
+    for (key, value) in user {
+        push(
+            key.as_ref(),
+            EnvVarInputValue::Value(SecretString::from(value.expose().to_owned())),
+        )?;
+    }
+    Ok(out)
+}
+
+enum Step {
+    Create,
+    Redeploy(Service),
+}
+
+impl AppState {
+    fn repo_source(
+        &self,
+        session: &ActiveSession,
+        repo: &RepoSlug,
+        git_ref: &str,
+    ) -> Result<GitHubRepoSource, AppError> {
+        let token = session.github_token()?;
+        Ok(GitHubRepoSource::new(
+            self.github.clone(),
+            token.secret().clone(),
+            repo.owner(),
+            repo.name(),
+            git_ref,
+        ))
+    }
+
+    /// Checks the user's own access to the repository: missing and private
+    /// to someone else give the same answer.
+    async fn check_repo_access(
+        &self,
+        session: &ActiveSession,
+        repo: &RepoSlug,
+    ) -> Result<String, AppError> {
+        let token = session.github_token()?;
+        match self
+            .github
+            .repository(token.secret(), repo.owner(), repo.name())
+            .await
+        {
+            Ok(info) if info.can_pull => Ok(info.default_branch),
+            Ok(_) | Err(UpstreamError::NotFound(_) | UpstreamError::Forbidden(_)) => {
+                Err(AppError::RepoNotFound)
+            }
+            Err(UpstreamError::Unauthorized(_)) => Err(AppError::Unauthenticated(
+                crate::error::AuthFailure::BadToken,
+            )),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// What a deploy would create, without creating anything.
+    pub async fn plan(
+        &self,
+        session: &ActiveSession,
+        request: PlanRequest,
+    ) -> Result<Plan, AppError> {
+        let default_branch = self.check_repo_access(session, &request.repo).await?;
+        let git_ref = request
+            .branch
+            .as_ref()
+            .map_or(default_branch, |b| b.as_ref().to_owned());
+        let source = self.repo_source(session, &request.repo, &git_ref)?;
+        plan_repository(&source, &request).await.map_err(plan_error)
+    }
+
+    /// Re-verifies the key, checks repo access, plans, then creates or
+    /// redeploys every planned service. Conflicts and missing inputs are
+    /// found before anything is created.
+    pub async fn deploy(
+        &self,
+        session: &ActiveSession,
+        request: DeployRequest,
+        ctx: &RequestContext,
+    ) -> Result<DeploymentView, AppError> {
+        let (key, owner_id) = AppState::require_render_key(session)?;
+        match self.render.owners(&key).await {
+            Ok(owners) if owners.iter().any(|o| o.id == owner_id) => {}
+            Ok(_) | Err(UpstreamError::Unauthorized(_) | UpstreamError::Forbidden(_)) => {
+                let mut session = session.clone();
+                self.sessions.set_render_verified(&mut session, false).await?;
+                return Err(AppError::RenderKeyInvalid(
+                    "Render no longer accepts your API key for this workspace: set it up again",
+                ));
+            }
+            Err(other) => return Err(other.into()),
+        }
+
+        let user_env_keys = request.env_vars.iter().map(|(k, _)| k.clone()).collect();
+        let mut plan = self
+            .plan(
+                session,
+                PlanRequest {
+                    repo: request.repo.clone(),
+                    branch: request.branch.clone(),
+                    project_name: request.project_name.clone(),
+                    user_env_keys,
+                },
+            )
+            .await?;
+        for (name, overrides) in request.overrides {
+            plan.apply_overrides(&name, overrides).map_err(plan_error)?;
+        }
+        for service in &mut plan.services {
+            if service.kind != ServiceKind::StaticSite {
+                if request.region.is_some() {
+                    service.region = request.region;
+                }
+                if request.plan.is_some() {
+                    service.plan = request.plan;
+                }
+            }
+        }
+        if let Some(missing) = plan.required_env.iter().find(|r| {
+            !request.env_vars.iter().any(|(k, _)| k == &r.key)
+        }) {
+            return Err(AppError::invalid(
+                "env_vars",
+                format!(
+                    "render.yaml asks for {} (sync: false) on {}: add it to the deploy",
+                    missing.key, missing.service
+                ),
+            ));
+        }
+
+        // Decide every step first: a conflict must stop the deploy before
+        // any service is created.
+        let mut steps = Vec::with_capacity(plan.services.len());
+        for service in &plan.services {
+            details(service)?;
+            let existing = self.find_service(&key, &owner_id, service.name.as_ref()).await?;
+            match existing {
+                Some(found) if same_repo(found.repo.as_deref(), &request.repo) => {
+                    steps.push(Step::Redeploy(found));
+                }
+                Some(_) => {
+                    return Err(AppError::Conflict(format!(
+                        "A Render service named {} already exists in your workspace and is built from another repository. Choose another name.",
+                        service.name
+                    )));
+                }
+                None => steps.push(Step::Create),
+            }
+        }
+
+        let id = Uuid::new_v4();
+        let now = OffsetDateTime::now_utc();
+        let mut created: HashMap<String, Service> = HashMap::new();
+        let mut records = Vec::with_capacity(steps.len());
+        for (service, step) in plan.services.iter().zip(steps) {
+            let env = env_inputs(service, &request.env_vars, &created)?;
+            let (svc, deploy_id, was_created) = match step {
+                Step::Redeploy(existing) => {
+                    if !env.is_empty() {
+                        self.render.set_env_vars(&key, &existing.id, &env).await?;
+                    }
+                    let deploy = self.trigger(&key, &existing.id).await?;
+                    (existing, deploy.map(|d| d.id), false)
+                }
+                Step::Create => {
+                    let body = NewService {
+                        name: service.name.to_string(),
+                        owner_id: owner_id.clone(),
+                        repo: request.repo.https_url(),
+                        branch: request.branch.as_ref().map(|b| b.as_ref().to_owned()),
+                        root_dir: service.root_dir.as_ref().map(|r| r.as_ref().to_owned()),
+                        auto_deploy: true,
+                        env_vars: env,
+                        details: details(service)?,
+                    };
+                    let (svc, deploy_id) = self.create_once(&key, &owner_id, &body, &request.repo).await?;
+                    (svc, deploy_id, true)
+                }
+            };
+            records.push(ServiceRecord {
+                name: svc.name.clone(),
+                service_id: svc.id.clone(),
+                service_type: service.kind.as_str().to_owned(),
+                url: svc.url.clone(),
+                dashboard_url: svc.dashboard_url.clone(),
+                deploy_id,
+                deploy_status: DeployStatus::Created.as_str().to_owned(),
+                created: was_created,
+            });
+            created.insert(svc.name.clone(), svc);
+        }
+
+        let record = DeploymentRecord {
+            id,
+            user_id: session.user_id(),
+            repo: request.repo.to_string(),
+            branch: request.branch.as_ref().map(|b| b.as_ref().to_owned()),
+            project_name: request.project_name.to_string(),
+            status: DeploymentStatus::InProgress,
+            created_at: now,
+            updated_at: now,
+            services: records,
+        };
+        self.history.insert(&record).await?;
+        let mut event = ctx.event(
+            Some(session.user_id()),
+            AuditKind::DeploymentRequested,
+            AuditStatus::Success,
+        );
+        event.details.repo = Some(record.repo.clone());
+        event.details.render_owner_id = Some(owner_id.clone());
+        event.details.deployment_id = Some(id);
+        event.details.service_ids = record.services.iter().map(|s| s.service_id.clone()).collect();
+        self.audit.record(event);
+        metrics::counter!(telemetry::DEPLOYMENTS, "result" => "requested").increment(1);
+
+        let tracker = self.clone();
+        let tracked = record.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move { tracker.track(tracked, key, owner_id, ctx).await });
+
+        Ok(DeploymentView {
+            record,
+            build_logs: Vec::new(),
+            warnings: plan.warnings.iter().map(ToString::to_string).collect(),
+        })
+    }
+
+    async fn find_service(
+        &self,
+        key: &SecretString,
+        owner_id: &str,
+        name: &str,
+    ) -> Result<Option<Service>, AppError> {
+        let filter = ServiceFilter {
+            owner_id: Some(owner_id.to_owned()),
+            name: Some(name.to_owned()),
+        };
+        let found = self.render.services(key, &filter, 100).await?;
+        Ok(found.into_iter().find(|s| s.name == name))
+    }
+
+    /// Creates a service at most once: after a failure whose outcome is
+    /// unknown (timeout, 5xx, dropped connection) or a rate limit, Render is
+    /// asked whether the service now exists before trying again.
+    async fn create_once(
+        &self,
+        key: &SecretString,
+        owner_id: &str,
+        body: &NewService,
+        repo: &RepoSlug,
+    ) -> Result<(Service, Option<String>), AppError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.render.create_service(key, body).await {
+                Ok(created) => return Ok((created.service, created.deploy_id)),
+                Err(error) => error,
+            };
+            let wait = match &error {
+                UpstreamError::RateLimited { retry_after, .. } => {
+                    let wait = retry_after.unwrap_or(Duration::from_secs(5));
+                    if wait > MAX_INLINE_WAIT {
+                        return Err(AppError::RateLimited { retry_after: wait });
+                    }
+                    wait
+                }
+                UpstreamError::Unavailable { .. } => Duration::from_millis(500 * u64::from(attempt)),
+                UpstreamError::Conflict(_) => Duration::ZERO,
+                _ => return Err(error.into()),
+            };
+            tokio::time::sleep(wait).await;
+            if let Ok(Some(existing)) = self.find_service(key, owner_id, &body.name).await {
+                if same_repo(existing.repo.as_deref(), repo) {
+                    let deploy = self.render.deploys(key, &existing.id, 1).await.ok();
+                    let deploy_id = deploy.and_then(|d| d.into_iter().next()).map(|d| d.id);
+                    return Ok((existing, deploy_id));
+                }
+                return Err(AppError::Conflict(format!(
+                    "A Render service named {} already exists and is built from another repository.",
+                    body.name
+                )));
+            }
+            if attempt >= CREATE_ATTEMPTS {
+                return Err(error.into());
+            }
+        }
+    }
+
+    /// Triggers a deploy; Render's 202-with-no-body means it was queued
+    /// behind a running one, which is then found in the list.
+    async fn trigger(&self, key: &SecretString, service_id: &str) -> Result<Option<Deploy>, AppError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.render.trigger_deploy(key, service_id).await {
+                Ok(Some(deploy)) => return Ok(Some(deploy)),
+                Ok(None) => {
+                    let latest = self.render.deploys(key, service_id, 1).await?;
+                    return Ok(latest.into_iter().next());
+                }
+                Err(UpstreamError::RateLimited { retry_after, .. })
+                    if attempt < CREATE_ATTEMPTS
+                        && retry_after.is_none_or(|d| d <= MAX_INLINE_WAIT) =>
+                {
+                    tokio::time::sleep(retry_after.unwrap_or(Duration::from_secs(2))).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Polls every deploy of a deployment until all are terminal, with
+    /// backoff on errors and rate limits, then records the outcome.
+    async fn track(
+        self,
+        record: DeploymentRecord,
+        key: SecretString,
+        owner_id: String,
+        ctx: RequestContext,
+    ) {
+        let poll = self.deployments.poll;
+        let started = Instant::now();
+        let mut pending: Vec<ServiceRecord> = record.services.clone();
+        let mut statuses: HashMap<String, DeployStatus> = HashMap::new();
+        let mut delay = poll.interval;
+        while !pending.is_empty() && started.elapsed() < poll.give_up_after {
+            tokio::time::sleep(delay).await;
+            let mut had_error = false;
+            let mut still = Vec::with_capacity(pending.len());
+            for svc in pending {
+                let result = match &svc.deploy_id {
+                    Some(deploy_id) => self.render.deploy(&key, &svc.service_id, deploy_id).await,
+                    None => self
+                        .render
+                        .deploys(&key, &svc.service_id, 1)
+                        .await
+                        .and_then(|d| {
+                            d.into_iter().next().ok_or(UpstreamError::NotFound(
+                                crate::upstream::Upstream::Render,
+                            ))
+                        }),
+                };
+                match result {
+                    Ok(deploy) => {
+                        let previous = statuses.insert(svc.service_id.clone(), deploy.status);
+                        if previous != Some(deploy.status) {
+                            self.service_changed(&record, &svc, deploy.status).await;
+                        }
+                        if !deploy.status.is_terminal() {
+                            still.push(svc);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::info!(%error, deployment_id = %record.id, "deploy status poll failed; retrying");
+                        had_error = true;
+                        still.push(svc);
+                    }
+                }
+            }
+            pending = still;
+            delay = if had_error {
+                (delay * 2).min(poll.max_backoff)
+            } else {
+                poll.interval
+            };
+        }
+
+        let failed: Vec<&ServiceRecord> = record
+            .services
+            .iter()
+            .filter(|s| !statuses.get(&s.service_id).is_some_and(|st| st.is_success()))
+            .collect();
+        let status = if failed.is_empty() {
+            DeploymentStatus::Live
+        } else {
+            DeploymentStatus::Failed
+        };
+        if !failed.is_empty() {
+            let mut logs = Vec::new();
+            for svc in &failed {
+                if let Ok(lines) = self
+                    .render
+                    .build_logs(&key, &owner_id, &svc.service_id, BUILD_LOG_LINES)
+                    .await
+                {
+                    logs.push(ServiceLog {
+                        service_id: svc.service_id.clone(),
+                        lines,
+                    });
+                }
+            }
+            self.deployments.keep_logs(record.id, logs);
+        }
+        drop(key);
+        if let Err(error) = self.history.set_status(record.id, status).await {
+            tracing::error!(%error, deployment_id = %record.id, "could not record deployment outcome");
+        }
+        let (kind, audit_status, result) = if status == DeploymentStatus::Live {
+            (AuditKind::DeploymentSucceeded, AuditStatus::Success, "live")
+        } else {
+            (AuditKind::DeploymentFailed, AuditStatus::Failure, "failed")
+        };
+        metrics::counter!(telemetry::DEPLOYMENTS, "result" => result).increment(1);
+        let mut event = ctx.event(Some(record.user_id), kind, audit_status);
+        event.details.repo = Some(record.repo.clone());
+        event.details.deployment_id = Some(record.id);
+        event.details.render_owner_id = Some(owner_id);
+        event.details.service_ids = record.services.iter().map(|s| s.service_id.clone()).collect();
+        if status == DeploymentStatus::Failed {
+            event.details.reason = Some(if started.elapsed() >= poll.give_up_after {
+                ReasonCode::new("tracking_timed_out")
+            } else {
+                ReasonCode::new("deploy_failed")
+            });
+            if let Some(alert) = self.alerts.deploy_failed(record.user_id, Instant::now()) {
+                self.raise_alert(alert, Some(record.user_id), &ctx);
+            }
+        }
+        self.audit.record(event);
+        if let Some(last) = record.services.last() {
+            self.deployments.publish(DeploymentEvent {
+                deployment_id: record.id,
+                status,
+                service_id: last.service_id.clone(),
+                service_name: last.name.clone(),
+                deploy_status: statuses
+                    .get(&last.service_id)
+                    .map_or("unknown", |s| s.as_str())
+                    .to_owned(),
+                url: last.url.clone(),
+                terminal: true,
+            });
+        }
+        self.deployments.finish(record.id);
+    }
+
+    async fn service_changed(&self, record: &DeploymentRecord, svc: &ServiceRecord, status: DeployStatus) {
+        if let Err(error) = self
+            .history
+            .update_service_status(record.id, &svc.service_id, status.as_str(), svc.url.as_deref())
+            .await
+        {
+            tracing::error!(%error, deployment_id = %record.id, "could not record deploy status");
+        }
+        self.deployments.publish(DeploymentEvent {
+            deployment_id: record.id,
+            status: DeploymentStatus::InProgress,
+            service_id: svc.service_id.clone(),
+            service_name: svc.name.clone(),
+            deploy_status: status.as_str().to_owned(),
+            url: svc.url.clone(),
+            terminal: false,
+        });
+    }
+
+    /// One of the caller's deployments, with build logs of failed deploys.
+    pub async fn deployment_view(
+        &self,
+        session: &ActiveSession,
+        id: Uuid,
+    ) -> Result<DeploymentView, AppError> {
+        let record = self
+            .history
+            .get_for_user(id, session.user_id())
+            .await?
+            .ok_or(AppError::NotFound)?;
+        Ok(DeploymentView {
+            build_logs: self.deployments.logs(id),
+            record,
+            warnings: Vec::new(),
+        })
+    }
+
+    pub async fn list_services(&self, session: &ActiveSession) -> Result<Vec<Service>, AppError> {
+        let (key, owner_id) = AppState::require_render_key(session)?;
+        let filter = ServiceFilter {
+            owner_id: Some(owner_id),
+            name: None,
+        };
+        Ok(self.render.services(&key, &filter, MAX_LISTED_SERVICES).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_repo_ignores_case_scheme_and_git_suffix() {
+        let slug = RepoSlug::parse("Alice/App").expect("valid");
+        assert!(same_repo(Some("https://github.com/alice/app"), &slug));
+        assert!(same_repo(Some("https://github.com/Alice/App.git"), &slug));
+        assert!(!same_repo(Some("https://github.com/alice/other"), &slug));
+        assert!(!same_repo(Some("https://github.com/alice/app-2"), &slug));
+        assert!(!same_repo(None, &slug));
+    }
+}
