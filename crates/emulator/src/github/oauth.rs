@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use axum::body::Bytes;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -72,6 +72,11 @@ fn with_query(base: &str, pairs: &[(&str, Option<&str>)]) -> String {
     }
 }
 
+/// GitHub redirects with 302 Found.
+fn found(target: &str) -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, target.to_owned())]).into_response()
+}
+
 fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -121,7 +126,7 @@ pub(crate) async fn authorize(
                 ("state", state_param),
             ],
         );
-        return Redirect::to(&target).into_response();
+        return found(&target);
     }
     if params
         .code_challenge_method
@@ -139,7 +144,7 @@ pub(crate) async fn authorize(
                 ("state", state_param),
             ],
         );
-        return Redirect::to(&target).into_response();
+        return found(&target);
     }
 
     let user_id = params
@@ -176,11 +181,10 @@ pub(crate) async fn authorize(
         },
     );
     drop(guard);
-    Redirect::to(&with_query(
+    found(&with_query(
         &redirect_uri,
         &[("code", Some(&code)), ("state", state_param)],
     ))
-    .into_response()
 }
 
 /// The consent page: one link per user (the same request plus `login=`), and Cancel.
