@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{ACCEPT, HeaderName};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
@@ -99,7 +99,7 @@ pub trait GitHubApi: Send + Sync {
         name: &str,
         git_ref: &str,
     ) -> Result<RepoTree, SourceError>;
-    /// One file's text, `None` when it does not exist at `git_ref`.
+    /// One file's text, `None` when no file exists at `path` (a directory is not a file).
     async fn file(
         &self,
         token: &SecretString,
@@ -247,6 +247,16 @@ impl GitHubApi for GitHubClient {
             Err(UpstreamError::NotFound(_)) => return Ok(None),
             Err(other) => return Err(other.into()),
         };
+        // With the raw media type a file comes back as raw bytes; JSON means
+        // the path is a directory (a listing) or a submodule, not a file.
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("application/json"));
+        if is_json {
+            return Ok(None);
+        }
         let cap = usize::try_from(MAX_MARKER_FILE_BYTES).unwrap_or(usize::MAX);
         let bytes = read_capped(response, cap)
             .await

@@ -750,7 +750,7 @@ impl RenderApi for RenderClient {
         self.list(key, &["owners"], &[], "owner", MAX_OWNERS).await
     }
 
-    #[tracing::instrument(skip_all, fields(upstream = "render", op = "services", max))]
+    #[tracing::instrument(skip_all, fields(upstream = "render", op = "services", max = max))]
     async fn services(
         &self,
         key: &SecretString,

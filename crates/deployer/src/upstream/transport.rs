@@ -123,7 +123,7 @@ impl Transport {
         match classify(self.upstream, status, response.headers(), SystemTime::now()) {
             Ok(()) => Ok(response),
             Err(error) => {
-                tracing::info!(
+                tracing::debug!(
                     upstream = %self.upstream,
                     http.status = status.as_u16(),
                     "upstream answered with an error status"
