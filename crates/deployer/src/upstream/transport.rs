@@ -110,7 +110,7 @@ impl Transport {
             Err(error) => {
                 let reason = transport_reason(&error);
                 record(self.upstream, outcome_label(reason));
-                tracing::warn!(
+                tracing::debug!(
                     upstream = %self.upstream,
                     reason = %reason,
                     "upstream request failed"
