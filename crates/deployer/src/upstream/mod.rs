@@ -2,6 +2,13 @@
 
 use std::time::Duration;
 
+pub mod github;
+pub mod render;
+mod transport;
+
+pub use github::{GitHubApi, GitHubClient, GitHubRepoSource, GitHubUser, RepoInfo};
+pub use render::{RenderApi, RenderClient};
+
 /// Which upstream answered; used in errors, logs and metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Upstream {
