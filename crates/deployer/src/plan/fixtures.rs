@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use super::model::{Plan, PlannedService, Runtime, ServiceKind};
 use super::PlanRequest;
+use super::model::{Plan, PlannedService, Runtime, ServiceKind};
 use crate::domain::names::{RepoSlug, ServiceName};
 
 /// The project name every fixture is planned with.
@@ -104,7 +104,11 @@ impl Fixture {
     /// Compares a plan with the expectation; the error shows both in full.
     pub fn check(&self, plan: &Plan) -> Result<(), String> {
         let same = plan.services.len() == self.expect.len()
-            && self.expect.iter().zip(&plan.services).all(|(e, s)| e.matches(s));
+            && self
+                .expect
+                .iter()
+                .zip(&plan.services)
+                .all(|(e, s)| e.matches(s));
         if !same {
             return Err(format!(
                 "fixture {}: expected {:#?}\nplanned {:#?}",
@@ -112,7 +116,10 @@ impl Fixture {
             ));
         }
         if let Some(s) = plan.services.iter().find(|s| s.reasons.is_empty()) {
-            return Err(format!("fixture {}: service {} has no reasons", self.name, s.name));
+            return Err(format!(
+                "fixture {}: service {} has no reasons",
+                self.name, s.name
+            ));
         }
         Ok(())
     }
@@ -125,7 +132,10 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "node-npm",
             files: vec![
-                ("package.json", r#"{"name":"api","scripts":{"start":"node server.js"},"dependencies":{"express":"^4.19.0"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"api","scripts":{"start":"node server.js"},"dependencies":{"express":"^4.19.0"}}"#,
+                ),
                 ("package-lock.json", "{}"),
                 ("server.js", EXPRESS_SERVER),
             ],
@@ -134,90 +144,168 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "node-yarn",
             files: vec![
-                ("package.json", r#"{"name":"api","scripts":{"build":"tsc","start":"node dist/index.js"},"dependencies":{"fastify":"^4.0.0"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"api","scripts":{"build":"tsc","start":"node dist/index.js"},"dependencies":{"fastify":"^4.0.0"}}"#,
+                ),
                 ("yarn.lock", "# yarn lockfile v1\n"),
-                ("src/index.ts", "import Fastify from 'fastify';\nconst app = Fastify();\napp.listen({ port: Number(process.env.PORT), host: '0.0.0.0' });\n"),
+                (
+                    "src/index.ts",
+                    "import Fastify from 'fastify';\nconst app = Fastify();\napp.listen({ port: Number(process.env.PORT), host: '0.0.0.0' });\n",
+                ),
             ],
-            expect: vec![web(Runtime::Node, "yarn install --frozen-lockfile && yarn build", "yarn start")],
+            expect: vec![web(
+                Runtime::Node,
+                "yarn install --frozen-lockfile && yarn build",
+                "yarn start",
+            )],
         },
         Fixture {
             name: "node-pnpm",
             files: vec![
-                ("package.json", r#"{"name":"api","packageManager":"pnpm@9.1.0","main":"index.js","dependencies":{"koa":"^2.15.0"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"api","packageManager":"pnpm@9.1.0","main":"index.js","dependencies":{"koa":"^2.15.0"}}"#,
+                ),
                 ("pnpm-lock.yaml", "lockfileVersion: '9.0'\n"),
-                ("index.js", "const Koa = require('koa');\nnew Koa().listen(process.env.PORT);\n"),
+                (
+                    "index.js",
+                    "const Koa = require('koa');\nnew Koa().listen(process.env.PORT);\n",
+                ),
             ],
-            expect: vec![web(Runtime::Node, "pnpm install --frozen-lockfile", "node index.js")],
+            expect: vec![web(
+                Runtime::Node,
+                "pnpm install --frozen-lockfile",
+                "node index.js",
+            )],
         },
         Fixture {
             name: "node-bun",
             files: vec![
-                ("package.json", r#"{"name":"api","scripts":{"start":"bun run index.ts"},"dependencies":{"hono":"^4.0.0"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"api","scripts":{"start":"bun run index.ts"},"dependencies":{"hono":"^4.0.0"}}"#,
+                ),
                 ("bun.lockb", "binary"),
-                ("index.ts", "import { Hono } from 'hono';\nconst app = new Hono();\nexport default { port: process.env.PORT, fetch: app.fetch };\n"),
+                (
+                    "index.ts",
+                    "import { Hono } from 'hono';\nconst app = new Hono();\nexport default { port: process.env.PORT, fetch: app.fetch };\n",
+                ),
             ],
-            expect: vec![web(Runtime::Node, "bun install --frozen-lockfile", "bun run start")],
+            expect: vec![web(
+                Runtime::Node,
+                "bun install --frozen-lockfile",
+                "bun run start",
+            )],
         },
         Fixture {
             name: "next-ssr",
             files: vec![
-                ("package.json", r#"{"name":"web","scripts":{"dev":"next dev","build":"next build","start":"next start"},"dependencies":{"next":"14.2.3","react":"18.3.1"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"web","scripts":{"dev":"next dev","build":"next build","start":"next start"},"dependencies":{"next":"14.2.3","react":"18.3.1"}}"#,
+                ),
                 ("package-lock.json", "{}"),
-                ("next.config.js", "/** @type {import('next').NextConfig} */\nmodule.exports = { reactStrictMode: true };\n"),
-                ("app/page.tsx", "export default function Page() { return <h1>Hello</h1>; }\n"),
+                (
+                    "next.config.js",
+                    "/** @type {import('next').NextConfig} */\nmodule.exports = { reactStrictMode: true };\n",
+                ),
+                (
+                    "app/page.tsx",
+                    "export default function Page() { return <h1>Hello</h1>; }\n",
+                ),
             ],
             expect: vec![web(Runtime::Node, "npm ci && npm run build", "npm start")],
         },
         Fixture {
             name: "next-export",
             files: vec![
-                ("package.json", r#"{"name":"web","scripts":{"build":"next build"},"dependencies":{"next":"14.2.3"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"web","scripts":{"build":"next build"},"dependencies":{"next":"14.2.3"}}"#,
+                ),
                 ("package-lock.json", "{}"),
-                ("next.config.mjs", "const nextConfig = { output: 'export', images: { unoptimized: true } };\nexport default nextConfig;\n"),
+                (
+                    "next.config.mjs",
+                    "const nextConfig = { output: 'export', images: { unoptimized: true } };\nexport default nextConfig;\n",
+                ),
             ],
             expect: vec![site(Some("npm ci && npm run build"), "out")],
         },
         Fixture {
             name: "vite",
             files: vec![
-                ("package.json", r#"{"name":"spa","scripts":{"dev":"vite","build":"tsc && vite build","preview":"vite preview"},"dependencies":{"react":"^18.3.1"},"devDependencies":{"vite":"^5.2.0"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"spa","scripts":{"dev":"vite","build":"tsc && vite build","preview":"vite preview"},"dependencies":{"react":"^18.3.1"},"devDependencies":{"vite":"^5.2.0"}}"#,
+                ),
                 ("package-lock.json", "{}"),
-                ("vite.config.ts", "import { defineConfig } from 'vite';\nexport default defineConfig({ build: { outDir: 'build-output' } });\n"),
-                ("index.html", "<!doctype html><div id=\"root\"></div><script type=\"module\" src=\"/src/main.tsx\"></script>\n"),
+                (
+                    "vite.config.ts",
+                    "import { defineConfig } from 'vite';\nexport default defineConfig({ build: { outDir: 'build-output' } });\n",
+                ),
+                (
+                    "index.html",
+                    "<!doctype html><div id=\"root\"></div><script type=\"module\" src=\"/src/main.tsx\"></script>\n",
+                ),
             ],
             expect: vec![site(Some("npm ci && npm run build"), "build-output")],
         },
         Fixture {
             name: "create-react-app",
             files: vec![
-                ("package.json", r#"{"name":"cra","scripts":{"start":"react-scripts start","build":"react-scripts build"},"dependencies":{"react":"^18.2.0","react-scripts":"5.0.1"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"cra","scripts":{"start":"react-scripts start","build":"react-scripts build"},"dependencies":{"react":"^18.2.0","react-scripts":"5.0.1"}}"#,
+                ),
                 ("yarn.lock", "# yarn lockfile v1\n"),
-                ("public/index.html", "<!doctype html><div id=\"root\"></div>\n"),
+                (
+                    "public/index.html",
+                    "<!doctype html><div id=\"root\"></div>\n",
+                ),
             ],
-            expect: vec![site(Some("yarn install --frozen-lockfile && yarn build"), "build")],
+            expect: vec![site(
+                Some("yarn install --frozen-lockfile && yarn build"),
+                "build",
+            )],
         },
         Fixture {
             name: "astro",
             files: vec![
-                ("package.json", r#"{"name":"blog","scripts":{"build":"astro build"},"dependencies":{"astro":"^4.8.0"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"blog","scripts":{"build":"astro build"},"dependencies":{"astro":"^4.8.0"}}"#,
+                ),
                 ("package-lock.json", "{}"),
-                ("astro.config.mjs", "import { defineConfig } from 'astro/config';\nexport default defineConfig({ site: 'https://example.com' });\n"),
+                (
+                    "astro.config.mjs",
+                    "import { defineConfig } from 'astro/config';\nexport default defineConfig({ site: 'https://example.com' });\n",
+                ),
             ],
             expect: vec![site(Some("npm ci && npm run build"), "dist")],
         },
         Fixture {
             name: "angular",
             files: vec![
-                ("package.json", r#"{"name":"shop","scripts":{"build":"ng build"},"dependencies":{"@angular/core":"^17.3.0"},"devDependencies":{"@angular/cli":"^17.3.0"}}"#),
+                (
+                    "package.json",
+                    r#"{"name":"shop","scripts":{"build":"ng build"},"dependencies":{"@angular/core":"^17.3.0"},"devDependencies":{"@angular/cli":"^17.3.0"}}"#,
+                ),
                 ("package-lock.json", "{}"),
-                ("angular.json", r#"{"projects":{"shop":{"architect":{"build":{"builder":"@angular-devkit/build-angular:application","options":{"outputPath":"dist/shop"}}}}}}"#),
+                (
+                    "angular.json",
+                    r#"{"projects":{"shop":{"architect":{"build":{"builder":"@angular-devkit/build-angular:application","options":{"outputPath":"dist/shop"}}}}}}"#,
+                ),
             ],
             expect: vec![site(Some("npm ci && npm run build"), "dist/shop/browser")],
         },
         Fixture {
             name: "plain-static",
             files: vec![
-                ("index.html", "<!doctype html><title>Hi</title><h1>Hello</h1>\n"),
+                (
+                    "index.html",
+                    "<!doctype html><title>Hi</title><h1>Hello</h1>\n",
+                ),
                 ("style.css", "h1 { color: teal; }\n"),
             ],
             expect: vec![site(None, ".")],
@@ -225,11 +313,23 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "django",
             files: vec![
-                ("requirements.txt", "Django==5.0.6\ngunicorn==22.0.0\npsycopg[binary]==3.1.19\n"),
-                ("manage.py", "#!/usr/bin/env python\nimport os, sys\n\ndef main():\n    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n    from django.core.management import execute_from_command_line\n    execute_from_command_line(sys.argv)\n\nif __name__ == '__main__':\n    main()\n"),
+                (
+                    "requirements.txt",
+                    "Django==5.0.6\ngunicorn==22.0.0\npsycopg[binary]==3.1.19\n",
+                ),
+                (
+                    "manage.py",
+                    "#!/usr/bin/env python\nimport os, sys\n\ndef main():\n    os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'mysite.settings')\n    from django.core.management import execute_from_command_line\n    execute_from_command_line(sys.argv)\n\nif __name__ == '__main__':\n    main()\n",
+                ),
                 ("mysite/__init__.py", ""),
-                ("mysite/settings.py", "import os\nSECRET_KEY = os.environ.get('SECRET_KEY', 'dev')\nDEBUG = False\nROOT_URLCONF = 'mysite.urls'\nWSGI_APPLICATION = 'mysite.wsgi.application'\n"),
-                ("mysite/wsgi.py", "from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n"),
+                (
+                    "mysite/settings.py",
+                    "import os\nSECRET_KEY = os.environ.get('SECRET_KEY', 'dev')\nDEBUG = False\nROOT_URLCONF = 'mysite.urls'\nWSGI_APPLICATION = 'mysite.wsgi.application'\n",
+                ),
+                (
+                    "mysite/wsgi.py",
+                    "from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Python,
@@ -240,10 +340,19 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "fastapi",
             files: vec![
-                ("requirements.txt", "fastapi==0.111.0\nuvicorn[standard]==0.30.0\n"),
+                (
+                    "requirements.txt",
+                    "fastapi==0.111.0\nuvicorn[standard]==0.30.0\n",
+                ),
                 ("app/__init__.py", ""),
-                ("app/routes.py", "from fastapi import APIRouter\nrouter = APIRouter()\n"),
-                ("app/api.py", "from fastapi import FastAPI\nfrom .routes import router\n\napi = FastAPI(title='demo')\napi.include_router(router)\n"),
+                (
+                    "app/routes.py",
+                    "from fastapi import APIRouter\nrouter = APIRouter()\n",
+                ),
+                (
+                    "app/api.py",
+                    "from fastapi import FastAPI\nfrom .routes import router\n\napi = FastAPI(title='demo')\napi.include_router(router)\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Python,
@@ -255,7 +364,10 @@ pub fn fixtures() -> Vec<Fixture> {
             name: "flask",
             files: vec![
                 ("requirements.txt", "Flask==3.0.3\ngunicorn==22.0.0\n"),
-                ("hello.py", "from flask import Flask\n\nserver = Flask(__name__)\n\n@server.route('/')\ndef index():\n    return 'hi'\n"),
+                (
+                    "hello.py",
+                    "from flask import Flask\n\nserver = Flask(__name__)\n\n@server.route('/')\ndef index():\n    return 'hi'\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Python,
@@ -266,7 +378,10 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "poetry",
             files: vec![
-                ("pyproject.toml", "[tool.poetry]\nname = \"svc\"\nversion = \"0.1.0\"\n\n[tool.poetry.dependencies]\npython = \"^3.12\"\nflask = \"^3.0\"\ngunicorn = \"^22.0\"\n"),
+                (
+                    "pyproject.toml",
+                    "[tool.poetry]\nname = \"svc\"\nversion = \"0.1.0\"\n\n[tool.poetry.dependencies]\npython = \"^3.12\"\nflask = \"^3.0\"\ngunicorn = \"^22.0\"\n",
+                ),
                 ("poetry.lock", "# lock\n"),
                 ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
             ],
@@ -279,9 +394,15 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "uv",
             files: vec![
-                ("pyproject.toml", "[project]\nname = \"svc\"\nversion = \"0.1.0\"\ndependencies = [\"fastapi>=0.111\", \"uvicorn>=0.30\"]\n"),
+                (
+                    "pyproject.toml",
+                    "[project]\nname = \"svc\"\nversion = \"0.1.0\"\ndependencies = [\"fastapi>=0.111\", \"uvicorn>=0.30\"]\n",
+                ),
                 ("uv.lock", "version = 1\n"),
-                ("src/svc/main.py", "from fastapi import FastAPI\napp = FastAPI()\n"),
+                (
+                    "src/svc/main.py",
+                    "from fastapi import FastAPI\napp = FastAPI()\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Python,
@@ -292,9 +413,15 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "pipenv",
             files: vec![
-                ("Pipfile", "[packages]\nflask = \"*\"\ngunicorn = \"*\"\n\n[requires]\npython_version = \"3.12\"\n"),
+                (
+                    "Pipfile",
+                    "[packages]\nflask = \"*\"\ngunicorn = \"*\"\n\n[requires]\npython_version = \"3.12\"\n",
+                ),
                 ("Pipfile.lock", "{}"),
-                ("wsgi.py", "from flask import Flask\napplication = Flask(__name__)\n"),
+                (
+                    "wsgi.py",
+                    "from flask import Flask\napplication = Flask(__name__)\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Python,
@@ -305,10 +432,19 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "rails",
             files: vec![
-                ("Gemfile", "source 'https://rubygems.org'\ngem 'rails', '~> 7.1'\ngem 'puma'\n"),
+                (
+                    "Gemfile",
+                    "source 'https://rubygems.org'\ngem 'rails', '~> 7.1'\ngem 'puma'\n",
+                ),
                 ("Gemfile.lock", "GEM\n"),
-                ("config/application.rb", "require_relative 'boot'\nrequire 'rails/all'\nmodule Blog\n  class Application < Rails::Application\n    config.load_defaults 7.1\n  end\nend\n"),
-                ("config.ru", "require_relative 'config/environment'\nrun Rails.application\n"),
+                (
+                    "config/application.rb",
+                    "require_relative 'boot'\nrequire 'rails/all'\nmodule Blog\n  class Application < Rails::Application\n    config.load_defaults 7.1\n  end\nend\n",
+                ),
+                (
+                    "config.ru",
+                    "require_relative 'config/environment'\nrun Rails.application\n",
+                ),
                 ("app/assets/config/manifest.js", "//= link_tree ../images\n"),
             ],
             expect: vec![web(
@@ -320,7 +456,10 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "rack",
             files: vec![
-                ("Gemfile", "source 'https://rubygems.org'\ngem 'sinatra'\ngem 'rackup'\n"),
+                (
+                    "Gemfile",
+                    "source 'https://rubygems.org'\ngem 'sinatra'\ngem 'rackup'\n",
+                ),
                 ("config.ru", "require './app'\nrun Sinatra::Application\n"),
                 ("app.rb", "require 'sinatra'\nget('/') { 'hi' }\n"),
             ],
@@ -335,7 +474,10 @@ pub fn fixtures() -> Vec<Fixture> {
             files: vec![
                 ("go.mod", "module github.com/octo/demo\n\ngo 1.22\n"),
                 ("cmd/migrate/main.go", "package main\n\nfunc main() {}\n"),
-                ("cmd/demo/main.go", "package main\n\nimport (\n\t\"net/http\"\n\t\"os\"\n)\n\nfunc main() {\n\thttp.ListenAndServe(\":\"+os.Getenv(\"PORT\"), nil)\n}\n"),
+                (
+                    "cmd/demo/main.go",
+                    "package main\n\nimport (\n\t\"net/http\"\n\t\"os\"\n)\n\nfunc main() {\n\thttp.ListenAndServe(\":\"+os.Getenv(\"PORT\"), nil)\n}\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Go,
@@ -346,9 +488,15 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "rust-bin",
             files: vec![
-                ("Cargo.toml", "[package]\nname = \"demo-server\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"server\"\npath = \"src/server.rs\"\n"),
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"demo-server\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[[bin]]\nname = \"server\"\npath = \"src/server.rs\"\n",
+                ),
                 ("Cargo.lock", "version = 3\n"),
-                ("src/server.rs", "fn main() {\n    let port = std::env::var(\"PORT\").unwrap_or_else(|_| \"10000\".into());\n    println!(\"{port}\");\n}\n"),
+                (
+                    "src/server.rs",
+                    "fn main() {\n    let port = std::env::var(\"PORT\").unwrap_or_else(|_| \"10000\".into());\n    println!(\"{port}\");\n}\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Rust,
@@ -359,11 +507,23 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "rust-workspace",
             files: vec![
-                ("Cargo.toml", "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n"),
-                ("crates/core/Cargo.toml", "[package]\nname = \"core\"\nversion = \"0.1.0\"\nedition = \"2021\"\n"),
+                (
+                    "Cargo.toml",
+                    "[workspace]\nmembers = [\"crates/*\"]\nresolver = \"2\"\n",
+                ),
+                (
+                    "crates/core/Cargo.toml",
+                    "[package]\nname = \"core\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+                ),
                 ("crates/core/src/lib.rs", "pub fn hi() {}\n"),
-                ("crates/api/Cargo.toml", "[package]\nname = \"api\"\nversion = \"0.1.0\"\nedition = \"2021\"\ndefault-run = \"api-server\"\n\n[[bin]]\nname = \"api-server\"\npath = \"src/main.rs\"\n\n[[bin]]\nname = \"seed\"\npath = \"src/seed.rs\"\n"),
-                ("crates/api/src/main.rs", "fn main() { let _ = std::env::var(\"PORT\"); }\n"),
+                (
+                    "crates/api/Cargo.toml",
+                    "[package]\nname = \"api\"\nversion = \"0.1.0\"\nedition = \"2021\"\ndefault-run = \"api-server\"\n\n[[bin]]\nname = \"api-server\"\npath = \"src/main.rs\"\n\n[[bin]]\nname = \"seed\"\npath = \"src/seed.rs\"\n",
+                ),
+                (
+                    "crates/api/src/main.rs",
+                    "fn main() { let _ = std::env::var(\"PORT\"); }\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Rust,
@@ -374,10 +534,16 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "phoenix",
             files: vec![
-                ("mix.exs", "defmodule Hello.MixProject do\n  use Mix.Project\n  def project, do: [app: :hello, version: \"0.1.0\", deps: deps()]\n  defp deps do\n    [\n      {:phoenix, \"~> 1.7.12\"},\n      {:jason, \"~> 1.2\"}\n    ]\n  end\nend\n"),
+                (
+                    "mix.exs",
+                    "defmodule Hello.MixProject do\n  use Mix.Project\n  def project, do: [app: :hello, version: \"0.1.0\", deps: deps()]\n  defp deps do\n    [\n      {:phoenix, \"~> 1.7.12\"},\n      {:jason, \"~> 1.2\"}\n    ]\n  end\nend\n",
+                ),
                 ("mix.lock", "%{}\n"),
                 ("assets/js/app.js", "import 'phoenix_html';\n"),
-                ("config/runtime.exs", "import Config\nconfig :hello, HelloWeb.Endpoint, http: [port: String.to_integer(System.get_env(\"PORT\") || \"4000\")]\n"),
+                (
+                    "config/runtime.exs",
+                    "import Config\nconfig :hello, HelloWeb.Endpoint, http: [port: String.to_integer(System.get_env(\"PORT\") || \"4000\")]\n",
+                ),
             ],
             expect: vec![web(
                 Runtime::Elixir,
@@ -388,8 +554,14 @@ pub fn fixtures() -> Vec<Fixture> {
         Fixture {
             name: "dockerfile",
             files: vec![
-                ("Dockerfile", "FROM node:20-alpine\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD [\"node\", \"server.js\"]\n"),
-                ("package.json", r#"{"name":"api","scripts":{"start":"node server.js"}}"#),
+                (
+                    "Dockerfile",
+                    "FROM node:20-alpine\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD [\"node\", \"server.js\"]\n",
+                ),
+                (
+                    "package.json",
+                    r#"{"name":"api","scripts":{"start":"node server.js"}}"#,
+                ),
                 ("server.js", EXPRESS_SERVER),
             ],
             expect: vec![ExpectedService {
@@ -416,13 +588,24 @@ pub fn fixtures() -> Vec<Fixture> {
             files: vec![
                 ("requirements.txt", "flask\ngunicorn\ncelery\n"),
                 ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
-                ("Procfile", "web: gunicorn app:app --workers 2 --bind 0.0.0.0:$PORT\nworker: celery -A tasks worker\nrelease: python migrate.py\n"),
+                (
+                    "Procfile",
+                    "web: gunicorn app:app --workers 2 --bind 0.0.0.0:$PORT\nworker: celery -A tasks worker\nrelease: python migrate.py\n",
+                ),
             ],
             expect: vec![
-                web(Runtime::Python, "pip install -r requirements.txt", "gunicorn app:app --workers 2 --bind 0.0.0.0:$PORT"),
+                web(
+                    Runtime::Python,
+                    "pip install -r requirements.txt",
+                    "gunicorn app:app --workers 2 --bind 0.0.0.0:$PORT",
+                ),
                 ExpectedService {
                     kind: ServiceKind::BackgroundWorker,
-                    ..web(Runtime::Python, "pip install -r requirements.txt", "celery -A tasks worker")
+                    ..web(
+                        Runtime::Python,
+                        "pip install -r requirements.txt",
+                        "celery -A tasks worker",
+                    )
                 }
                 .named("demo-worker", None),
             ],
@@ -432,9 +615,15 @@ pub fn fixtures() -> Vec<Fixture> {
             files: vec![
                 ("README.md", "# demo\n"),
                 ("docs/index.html", "<h1>docs</h1>\n"),
-                ("server/package.json", r#"{"name":"server","scripts":{"start":"node index.js"}}"#),
+                (
+                    "server/package.json",
+                    r#"{"name":"server","scripts":{"start":"node index.js"}}"#,
+                ),
                 ("server/package-lock.json", "{}"),
-                ("server/index.js", "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT);\n"),
+                (
+                    "server/index.js",
+                    "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT);\n",
+                ),
             ],
             expect: vec![web(Runtime::Node, "npm ci", "npm start").named(PROJECT, Some("server"))],
         },
@@ -442,14 +631,24 @@ pub fn fixtures() -> Vec<Fixture> {
             name: "python-api-and-vite-web",
             files: vec![
                 ("api/requirements.txt", "fastapi\nuvicorn\n"),
-                ("api/main.py", "from fastapi import FastAPI\napp = FastAPI()\n"),
-                ("web/package.json", r#"{"name":"web","scripts":{"build":"vite build"},"devDependencies":{"vite":"^5.2.0"}}"#),
+                (
+                    "api/main.py",
+                    "from fastapi import FastAPI\napp = FastAPI()\n",
+                ),
+                (
+                    "web/package.json",
+                    r#"{"name":"web","scripts":{"build":"vite build"},"devDependencies":{"vite":"^5.2.0"}}"#,
+                ),
                 ("web/package-lock.json", "{}"),
                 ("web/index.html", "<div id=app></div>\n"),
             ],
             expect: vec![
-                web(Runtime::Python, "pip install -r requirements.txt", "uvicorn main:app --host 0.0.0.0 --port $PORT")
-                    .named("demo-api", Some("api")),
+                web(
+                    Runtime::Python,
+                    "pip install -r requirements.txt",
+                    "uvicorn main:app --host 0.0.0.0 --port $PORT",
+                )
+                .named("demo-api", Some("api")),
                 site(Some("npm ci && npm run build"), "dist").named("demo-web", Some("web")),
             ],
         },

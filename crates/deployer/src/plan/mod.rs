@@ -93,7 +93,11 @@ pub async fn plan_repository(
             .services
             .iter()
             .map(|s| detect::App {
-                dir: s.root_dir.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+                dir: s
+                    .root_dir
+                    .as_ref()
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
                 services: vec![s.name.clone()],
                 entry_files: Vec::new(),
                 runtime: s.runtime,

@@ -82,6 +82,12 @@ impl PlannedService {
         });
     }
 
+    /// Replaces every reason for `field`: the value was decided again.
+    pub(crate) fn decided(&mut self, field: &str, text: impl Into<String>) {
+        self.reasons.retain(|r| r.field != field);
+        self.because(field, text);
+    }
+
     /// The services this one reads values from (`fromService`).
     pub fn depends_on(&self) -> impl Iterator<Item = &ServiceName> {
         self.env_vars.iter().filter_map(|v| match &v.source {
@@ -348,11 +354,11 @@ impl Plan {
         }
         if let Some(cmd) = o.build_command {
             svc.build_command = Some(check_command("build_command", cmd)?);
-            svc.because("build_command", "set by you");
+            svc.decided("build_command", "set by you");
         }
         if let Some(cmd) = o.start_command {
             svc.start_command = Some(check_command("start_command", cmd)?);
-            svc.because("start_command", "set by you");
+            svc.decided("start_command", "set by you");
         }
         if let Some(path) = o.publish_path {
             let dir = RootDir::parse(&path).map_err(|_| PlanError::InvalidOverride {
@@ -360,19 +366,19 @@ impl Plan {
                 reason: "must be a relative directory inside the repository",
             })?;
             svc.publish_path = Some(dir.to_string());
-            svc.because("publish_path", "set by you");
+            svc.decided("publish_path", "set by you");
         }
         if let Some(dir) = o.root_dir {
             svc.root_dir = Some(dir);
-            svc.because("root_dir", "set by you");
+            svc.decided("root_dir", "set by you");
         }
         if let Some(plan) = o.plan {
             svc.plan = Some(plan);
-            svc.because("plan", "set by you");
+            svc.decided("plan", "set by you");
         }
         if let Some(region) = o.region {
             svc.region = Some(region);
-            svc.because("region", "set by you");
+            svc.decided("region", "set by you");
         }
         Ok(())
     }

@@ -16,9 +16,25 @@ const MAX_SCANNED_FILES: usize = 20;
 
 /// Variables the platform or the runtime sets, or that are conventionally optional.
 const PLATFORM_VARS: &[&str] = &[
-    "PORT", "NODE_ENV", "RENDER", "IS_PULL_REQUEST", "PATH", "HOME", "PWD", "HOSTNAME", "TZ",
-    "LANG", "CI", "PYTHONPATH", "DJANGO_SETTINGS_MODULE", "RAILS_ENV", "RACK_ENV", "MIX_ENV",
-    "RUST_LOG", "RUST_BACKTRACE", "WEB_CONCURRENCY",
+    "PORT",
+    "NODE_ENV",
+    "RENDER",
+    "IS_PULL_REQUEST",
+    "PATH",
+    "HOME",
+    "PWD",
+    "HOSTNAME",
+    "TZ",
+    "LANG",
+    "CI",
+    "PYTHONPATH",
+    "DJANGO_SETTINGS_MODULE",
+    "RAILS_ENV",
+    "RACK_ENV",
+    "MIX_ENV",
+    "RUST_LOG",
+    "RUST_BACKTRACE",
+    "WEB_CONCURRENCY",
 ];
 
 /// Source extensions worth scanning per runtime.
@@ -39,8 +55,18 @@ fn skipped(path: &str) -> bool {
     path.split('/').any(|p| {
         matches!(
             p,
-            "dist" | "build" | "out" | ".next" | "public" | "vendor" | "test" | "tests"
-                | "spec" | "migrations" | "deps" | "_build"
+            "dist"
+                | "build"
+                | "out"
+                | ".next"
+                | "public"
+                | "vendor"
+                | "test"
+                | "tests"
+                | "spec"
+                | "migrations"
+                | "deps"
+                | "_build"
         )
     }) || path.contains(".config.")
         || path.contains(".test.")
@@ -61,8 +87,14 @@ pub(crate) async fn warn(
         if exts.is_empty() {
             continue;
         }
-        let Some(service) = app.services.first().cloned() else { continue };
-        let prefix = if app.dir.is_empty() { String::new() } else { format!("{}/", app.dir) };
+        let Some(service) = app.services.first().cloned() else {
+            continue;
+        };
+        let prefix = if app.dir.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", app.dir)
+        };
         let mut files: Vec<String> = app
             .entry_files
             .iter()
@@ -99,11 +131,13 @@ pub(crate) async fn warn(
                 break;
             }
             budget -= 1;
-            let Some(text) = repo.read(&file).await? else { continue };
+            let Some(text) = repo.read(&file).await? else {
+                continue;
+            };
             let local = file.rsplit('/').next().unwrap_or(&file);
             // Python's `app.run(port=…)` only matters when the file itself is run.
-            let runs_file = runtime != Runtime::Python
-                || start_commands.iter().any(|c| c.contains(local));
+            let runs_file =
+                runtime != Runtime::Python || start_commands.iter().any(|c| c.contains(local));
             if runs_file && let Some(line) = fixed_port_line(runtime, &text) {
                 plan.warnings.push(Warning::FixedPort {
                     service: service.clone(),
@@ -112,9 +146,11 @@ pub(crate) async fn warn(
                 });
             }
             for key in required_reads(&text) {
-                let Ok(key) = EnvVarKey::parse(&key) else { continue };
-                let platform = PLATFORM_VARS.contains(&key.as_ref())
-                    || key.as_ref().starts_with("RENDER_");
+                let Ok(key) = EnvVarKey::parse(&key) else {
+                    continue;
+                };
+                let platform =
+                    PLATFORM_VARS.contains(&key.as_ref()) || key.as_ref().starts_with("RENDER_");
                 if !platform && !set.contains(&&key) {
                     unset.entry(key).or_insert_with(|| file.clone());
                 }
@@ -144,18 +180,25 @@ fn fixed_port_line(runtime: Runtime, text: &str) -> Option<usize> {
         Runtime::Node => line
             .split_once(".listen(")
             .is_some_and(|(_, arg)| starts_with_digit(arg)),
-        Runtime::Python => line.contains(".run(")
-            && line
-                .split_once("port=")
-                .or_else(|| line.split_once("port ="))
-                .is_some_and(|(_, arg)| starts_with_digit(arg)),
-        Runtime::Go => ["Listen", "Run(", "Addr"].iter().any(|m| line.contains(m))
-            && line
-                .split_once("\":")
-                .is_some_and(|(_, arg)| arg.starts_with(|c: char| c.is_ascii_digit())),
+        Runtime::Python => {
+            line.contains(".run(")
+                && line
+                    .split_once("port=")
+                    .or_else(|| line.split_once("port ="))
+                    .is_some_and(|(_, arg)| starts_with_digit(arg))
+        }
+        Runtime::Go => {
+            ["Listen", "Run(", "Addr"].iter().any(|m| line.contains(m))
+                && line
+                    .split_once("\":")
+                    .is_some_and(|(_, arg)| arg.starts_with(|c: char| c.is_ascii_digit()))
+        }
         Runtime::Rust => ["\"0.0.0.0:", "\"127.0.0.1:", "\"localhost:", "\"[::]:"]
             .iter()
-            .any(|m| line.split_once(m).is_some_and(|(_, arg)| starts_with_digit(arg))),
+            .any(|m| {
+                line.split_once(m)
+                    .is_some_and(|(_, arg)| starts_with_digit(arg))
+            }),
         Runtime::Ruby | Runtime::Elixir | Runtime::Docker | Runtime::Image => false,
     };
     text.lines().position(fixed).map(|i| i + 1)
@@ -180,7 +223,15 @@ const READS: &[&str] = &[
 
 /// What may follow a read to give it a fallback, making the variable optional.
 const DEFAULTS: &[&str] = &[
-    "||", "??", ".unwrap_or", ".ok()", ".is_ok()", ".is_err()", "{", "or ", "if ",
+    "||",
+    "??",
+    ".unwrap_or",
+    ".ok()",
+    ".is_ok()",
+    ".is_err()",
+    "{",
+    "or ",
+    "if ",
 ];
 
 /// Names of env vars the text reads with no default.
@@ -191,7 +242,9 @@ fn required_reads(text: &str) -> Vec<String> {
             let rest = &text[i + needle.len()..];
             let (key, after) = if let Some(quoted) = rest.strip_prefix(['"', '\'']) {
                 let quote = &rest[..1];
-                let Some(end) = quoted.find(quote) else { continue };
+                let Some(end) = quoted.find(quote) else {
+                    continue;
+                };
                 let after = &quoted[end + 1..];
                 if after.trim_start().starts_with(',') {
                     continue; // A second argument is the default.
@@ -222,7 +275,8 @@ mod tests {
     fn reads_without_defaults_are_required() {
         let js = "const a = process.env.API_KEY;\nconst b = process.env.OPT || 'x';\nconst c = process.env['DB_URL'];";
         assert_eq!(required_reads(js), vec!["API_KEY", "DB_URL"]);
-        let py = "x = os.environ['SECRET']\ny = os.getenv('OPT', 'd')\nz = os.environ.get(\"TOKEN\")";
+        let py =
+            "x = os.environ['SECRET']\ny = os.getenv('OPT', 'd')\nz = os.environ.get(\"TOKEN\")";
         assert_eq!(required_reads(py), vec!["SECRET", "TOKEN"]);
         let rs = "let a = std::env::var(\"DATABASE_URL\")?;\nlet b = env::var(\"OPT\").unwrap_or_default();";
         assert_eq!(required_reads(rs), vec!["DATABASE_URL"]);
@@ -233,7 +287,10 @@ mod tests {
 
     #[test]
     fn fixed_ports_per_language() {
-        assert_eq!(fixed_port_line(Runtime::Node, "a\napp.listen(3000);"), Some(2));
+        assert_eq!(
+            fixed_port_line(Runtime::Node, "a\napp.listen(3000);"),
+            Some(2)
+        );
         assert_eq!(
             fixed_port_line(Runtime::Node, "app.listen(process.env.PORT || 3000)"),
             None
@@ -243,10 +300,16 @@ mod tests {
             Some(1)
         );
         assert_eq!(
-            fixed_port_line(Runtime::Go, "p := os.Getenv(\"PORT\")\nhttp.ListenAndServe(\":\"+p, nil)"),
+            fixed_port_line(
+                Runtime::Go,
+                "p := os.Getenv(\"PORT\")\nhttp.ListenAndServe(\":\"+p, nil)"
+            ),
             None
         );
-        assert_eq!(fixed_port_line(Runtime::Python, "app.run(port=5000)"), Some(1));
+        assert_eq!(
+            fixed_port_line(Runtime::Python, "app.run(port=5000)"),
+            Some(1)
+        );
         assert_eq!(
             fixed_port_line(Runtime::Rust, "bind(\"127.0.0.1:8080\")"),
             Some(1)

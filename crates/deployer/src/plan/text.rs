@@ -14,7 +14,9 @@ pub fn render_text(plan: &Plan) -> String {
     let _ = writeln!(out, "Plan ({source}): {} service(s)", plan.services.len());
     for (i, svc) in plan.services.iter().enumerate() {
         let _ = writeln!(out);
-        let runtime = svc.runtime.map_or(String::new(), |r| format!(", runtime {r}"));
+        let runtime = svc
+            .runtime
+            .map_or(String::new(), |r| format!(", runtime {r}"));
         let _ = writeln!(out, "{}. {} ({}{runtime})", i + 1, svc.name, svc.kind);
         let mut field = |label: &str, value: Option<&str>| {
             if let Some(v) = value {
@@ -36,7 +38,11 @@ pub fn render_text(plan: &Plan) -> String {
                 RouteKind::Rewrite => "rewrite",
                 RouteKind::Redirect => "redirect",
             };
-            let _ = writeln!(out, "   {:<14} {kind} {} -> {}", "route:", route.source, route.destination);
+            let _ = writeln!(
+                out,
+                "   {:<14} {kind} {} -> {}",
+                "route:", route.source, route.destination
+            );
         }
         for var in &svc.env_vars {
             let how = match &var.source {
@@ -77,10 +83,16 @@ pub fn render_text(plan: &Plan) -> String {
         }
     }
     if let Some(url) = &plan.blueprint_url {
-        let _ = writeln!(out, "\nTo deploy the whole Blueprint with Render instead: {url}");
+        let _ = writeln!(
+            out,
+            "\nTo deploy the whole Blueprint with Render instead: {url}"
+        );
     }
     if plan.tree_truncated {
-        let _ = writeln!(out, "\nThe repository listing was truncated; detection saw only part of it.");
+        let _ = writeln!(
+            out,
+            "\nThe repository listing was truncated; detection saw only part of it."
+        );
     }
     out
 }

@@ -19,7 +19,10 @@ pub(super) async fn detect(
     let mut svc = PlannedService::new(name.clone(), ServiceKind::WebService, Some(Runtime::Elixir));
     svc.because("runtime", format!("found {mix} → elixir"));
     svc.env_vars.extend(literal_env("MIX_ENV", "prod"));
-    svc.because("env_vars", "MIX_ENV=prod: build and run the production config");
+    svc.because(
+        "env_vars",
+        "MIX_ENV=prod: build and run the production config",
+    );
     let mut build = "mix deps.get --only prod && mix compile".to_owned();
     if phoenix {
         if repo.dir_exists(&join(dir, "assets")) {
@@ -28,13 +31,21 @@ pub(super) async fn detect(
         svc.start_command = Some("mix phx.server".into());
         svc.because(
             "start_command",
-            format!("{mix} depends on :phoenix → mix phx.server (the generated runtime.exs reads $PORT)"),
+            format!(
+                "{mix} depends on :phoenix → mix phx.server (the generated runtime.exs reads $PORT)"
+            ),
         );
         svc.env_vars.extend(generated_env("SECRET_KEY_BASE"));
-        svc.because("env_vars", "SECRET_KEY_BASE generated: Phoenix needs it in production");
+        svc.because(
+            "env_vars",
+            "SECRET_KEY_BASE generated: Phoenix needs it in production",
+        );
     } else {
         svc.start_command = Some("mix run --no-halt".into());
-        svc.because("start_command", "a Mix app without Phoenix → mix run --no-halt");
+        svc.because(
+            "start_command",
+            "a Mix app without Phoenix → mix run --no-halt",
+        );
     }
     svc.because("build_command", "fetch production deps and compile");
     svc.build_command = Some(build);

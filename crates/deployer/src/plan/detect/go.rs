@@ -21,7 +21,11 @@ pub(super) async fn detect(
         .map(|m| m.trim().trim_matches('"').to_owned())
         .unwrap_or_default();
     let (package, main_file, why) = if repo.exists(&join(dir, "main.go")) {
-        (".".to_owned(), join(dir, "main.go"), "main.go at the module root".to_owned())
+        (
+            ".".to_owned(),
+            join(dir, "main.go"),
+            "main.go at the module root".to_owned(),
+        )
     } else {
         let cmd_dir = join(dir, "cmd");
         let mains: Vec<String> = repo
@@ -49,7 +53,9 @@ pub(super) async fn detect(
     };
     let mut svc = PlannedService::new(name.clone(), ServiceKind::WebService, Some(Runtime::Go));
     svc.because("runtime", format!("found {gomod} (module {module}) → go"));
-    svc.build_command = Some(format!("go build -tags netgo -ldflags '-s -w' -o app {package}"));
+    svc.build_command = Some(format!(
+        "go build -tags netgo -ldflags '-s -w' -o app {package}"
+    ));
     svc.because("build_command", format!("static binary from {why}"));
     svc.start_command = Some("./app".into());
     svc.because("start_command", "the built binary; it must read $PORT");

@@ -69,7 +69,15 @@ const MARKERS: &[&str] = &[
 
 /// Directories that hold documentation, examples or tests rather than apps.
 const NOT_APP_DIRS: &[&str] = &[
-    "docs", "doc", "examples", "example", "test", "tests", "fixtures", "scripts", "vendor",
+    "docs",
+    "doc",
+    "examples",
+    "example",
+    "test",
+    "tests",
+    "fixtures",
+    "scripts",
+    "vendor",
     "third_party",
 ];
 
@@ -134,7 +142,8 @@ pub(crate) async fn plan(
                 hint: Some(format!("directory {dir} cannot be a Render root directory")),
             })?;
             app.service.root_dir = Some(root);
-            app.service.because("root_dir", format!("the app lives in {dir}/"));
+            app.service
+                .because("root_dir", format!("the app lives in {dir}/"));
         }
         let mut group = vec![app.service];
         procfile(repo, &dir, &mut group, &mut app.notes).await?;
@@ -274,7 +283,9 @@ fn docker(repo: &Repo<'_>, dir: &str, name: &ServiceName) -> Option<Detected> {
     .map_or("", |(_, why)| why);
     svc.because(
         "runtime",
-        format!("found {dockerfile} → docker: the author's own build recipe beats any guess{stack}"),
+        format!(
+            "found {dockerfile} → docker: the author's own build recipe beats any guess{stack}"
+        ),
     );
     svc.dockerfile_path = Some("./Dockerfile".into());
     svc.because(
@@ -294,7 +305,11 @@ fn static_site(repo: &Repo<'_>, dir: &str, name: &ServiceName) -> Option<Detecte
         "kind",
         format!("found {shown} and no app manifest → static site (free, served from a CDN)"),
     );
-    svc.publish_path = Some(if publish.is_empty() { ".".into() } else { publish.into() });
+    svc.publish_path = Some(if publish.is_empty() {
+        ".".into()
+    } else {
+        publish.into()
+    });
     svc.because("publish_path", format!("the directory holding {shown}"));
     Some(Detected::new(svc))
 }
@@ -308,7 +323,9 @@ fn procfile_entries(text: &str) -> Vec<(&str, &str)> {
         .filter(|(name, cmd)| {
             !cmd.is_empty()
                 && !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         })
         .collect()
 }
@@ -327,7 +344,11 @@ async fn procfile(
     if main.runtime == Some(Runtime::Docker) || main.kind == ServiceKind::StaticSite {
         notes.push(format!(
             "{path} is ignored: a {} does not run Procfile commands",
-            if main.kind == ServiceKind::StaticSite { "static site" } else { "Docker service" }
+            if main.kind == ServiceKind::StaticSite {
+                "static site"
+            } else {
+                "Docker service"
+            }
         ));
         return Ok(());
     }
@@ -335,7 +356,7 @@ async fn procfile(
         match proc_name {
             "web" => {
                 group[0].start_command = Some(cmd.to_owned());
-                group[0].because("start_command", format!("the web: line of {path}"));
+                group[0].decided("start_command", format!("the web: line of {path}"));
             }
             "release" => notes.push(format!(
                 "{path} release: is not run; Render's pre-deploy command (paid plans) can run it"
@@ -344,7 +365,8 @@ async fn procfile(
                 let Some(name) = main.name.with_suffix(proc_name) else {
                     continue;
                 };
-                let mut worker = PlannedService::new(name, ServiceKind::BackgroundWorker, main.runtime);
+                let mut worker =
+                    PlannedService::new(name, ServiceKind::BackgroundWorker, main.runtime);
                 worker.root_dir = main.root_dir.clone();
                 worker.build_command = main.build_command.clone();
                 worker.reasons = main
@@ -354,7 +376,10 @@ async fn procfile(
                     .cloned()
                     .collect();
                 worker.env_vars = main.env_vars.clone();
-                worker.because("kind", format!("the {proc_name}: line of {path} → background worker"));
+                worker.because(
+                    "kind",
+                    format!("the {proc_name}: line of {path} → background worker"),
+                );
                 worker.start_command = Some(cmd.to_owned());
                 worker.because("start_command", format!("the {proc_name}: line of {path}"));
                 group.push(worker);
@@ -403,9 +428,11 @@ fn quoted_after(text: &str, key: &str) -> Option<String> {
             .trim_start_matches(['"', '\''])
             .trim_start();
         let rest = rest.strip_prefix([':', '='])?.trim_start();
-        let quote = rest.chars().next().filter(|c| matches!(c, '\'' | '"' | '`'))?;
+        let quote = rest
+            .chars()
+            .next()
+            .filter(|c| matches!(c, '\'' | '"' | '`'))?;
         let value = &rest[1..];
         value.find(quote).map(|end| value[..end].to_owned())
     })
 }
-

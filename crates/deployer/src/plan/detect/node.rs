@@ -81,10 +81,7 @@ fn has_dep(pkg: &Value, dep: &str) -> bool {
 
 /// The first of `names` (inside `dir`) that exists, as a repo path.
 fn first_existing(repo: &Repo<'_>, dir: &str, names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .map(|n| join(dir, n))
-        .find(|p| repo.exists(p))
+    names.iter().map(|n| join(dir, n)).find(|p| repo.exists(p))
 }
 
 pub(super) async fn detect(
@@ -128,7 +125,12 @@ pub(super) async fn detect(
         let config = first_existing(
             repo,
             dir,
-            &["next.config.js", "next.config.mjs", "next.config.ts", "next.config.cjs"],
+            &[
+                "next.config.js",
+                "next.config.mjs",
+                "next.config.ts",
+                "next.config.cjs",
+            ],
         );
         let config_text = match &config {
             Some(p) => repo.read(p).await?.unwrap_or_default(),
@@ -142,13 +144,24 @@ pub(super) async fn detect(
             return Ok(Some(spa_site("next with output: 'export'", publish, why)));
         }
         let (start, why) = match &start_script {
-            Some(s) => (pm.start().to_owned(), format!("scripts.start is `{s}`; next start reads $PORT")),
+            Some(s) => (
+                pm.start().to_owned(),
+                format!("scripts.start is `{s}`; next start reads $PORT"),
+            ),
             None => (
                 "npx next start -p $PORT".to_owned(),
                 "no start script: next start on $PORT".to_owned(),
             ),
         };
-        return Ok(Some(web(name, &manifest, "next (server-rendered)", build, build_why, start, why)));
+        return Ok(Some(web(
+            name,
+            &manifest,
+            "next (server-rendered)",
+            build,
+            build_why,
+            start,
+            why,
+        )));
     }
     if has_dep(&pkg, "nuxt") {
         let start = "node .output/server/index.mjs".to_owned();
@@ -163,7 +176,11 @@ pub(super) async fn detect(
         )));
     }
     if has_dep(&pkg, "astro") {
-        let config = first_existing(repo, dir, &["astro.config.mjs", "astro.config.ts", "astro.config.js"]);
+        let config = first_existing(
+            repo,
+            dir,
+            &["astro.config.mjs", "astro.config.ts", "astro.config.js"],
+        );
         let config_text = match &config {
             Some(p) => repo.read(p).await?.unwrap_or_default(),
             None => String::new(),
@@ -186,10 +203,21 @@ pub(super) async fn detect(
         )));
     }
     if has_dep(&pkg, "@angular/core") && repo.exists(&join(dir, "angular.json")) {
-        let angular = repo.read(&join(dir, "angular.json")).await?.unwrap_or_default();
-        let (publish, why) = angular_output(&angular)
-            .unwrap_or_else(|| (format!("dist/{}", pkg["name"].as_str().unwrap_or("app")), "Angular's default dist/<project>".into()));
-        return Ok(Some(spa_site("@angular/core with angular.json", publish, why)));
+        let angular = repo
+            .read(&join(dir, "angular.json"))
+            .await?
+            .unwrap_or_default();
+        let (publish, why) = angular_output(&angular).unwrap_or_else(|| {
+            (
+                format!("dist/{}", pkg["name"].as_str().unwrap_or("app")),
+                "Angular's default dist/<project>".into(),
+            )
+        });
+        return Ok(Some(spa_site(
+            "@angular/core with angular.json",
+            publish,
+            why,
+        )));
     }
     if has_dep(&pkg, "react-scripts") {
         return Ok(Some(spa_site(
@@ -198,42 +226,83 @@ pub(super) async fn detect(
             "Create React App builds into build/".into(),
         )));
     }
-    let ssr_vite = ["@sveltejs/kit", "@remix-run/dev", "@tanstack/react-start", "@react-router/dev"]
-        .iter()
-        .any(|d| has_dep(&pkg, d));
+    let ssr_vite = [
+        "@sveltejs/kit",
+        "@remix-run/dev",
+        "@tanstack/react-start",
+        "@react-router/dev",
+    ]
+    .iter()
+    .any(|d| has_dep(&pkg, d));
     let runs_server = start_script.as_deref().is_some_and(|s| !s.contains("vite"));
     if has_dep(&pkg, "vite") && build_script.is_some() && !ssr_vite && !runs_server {
-        let config = first_existing(repo, dir, &["vite.config.ts", "vite.config.js", "vite.config.mjs"]);
+        let config = first_existing(
+            repo,
+            dir,
+            &["vite.config.ts", "vite.config.js", "vite.config.mjs"],
+        );
         let config_text = match &config {
             Some(p) => repo.read(p).await?.unwrap_or_default(),
             None => String::new(),
         };
         let (publish, why) = match quoted_after(&config_text, "outDir") {
-            Some(d) => (trim_dot(&d), format!("build.outDir is '{d}' in the Vite config")),
+            Some(d) => (
+                trim_dot(&d),
+                format!("build.outDir is '{d}' in the Vite config"),
+            ),
             None => ("dist".into(), "Vite builds into dist/".into()),
         };
-        return Ok(Some(spa_site("vite with a build script and no server", publish, why)));
+        return Ok(Some(spa_site(
+            "vite with a build script and no server",
+            publish,
+            why,
+        )));
     }
 
     // A generic Node server.
     let main = pkg["main"].as_str().map(str::to_owned);
     let (start, why, entry) = if let Some(s) = &start_script {
-        let entry = s.split_whitespace().find(|w| w.ends_with(".js") || w.ends_with(".ts") || w.ends_with(".mjs"));
-        (pm.start().to_owned(), format!("scripts.start is `{s}`"), entry.map(|e| join(dir, e)))
+        let entry = s
+            .split_whitespace()
+            .find(|w| w.ends_with(".js") || w.ends_with(".ts") || w.ends_with(".mjs"));
+        (
+            pm.start().to_owned(),
+            format!("scripts.start is `{s}`"),
+            entry.map(|e| join(dir, e)),
+        )
     } else if let Some(m) = main.filter(|m| repo.exists(&join(dir, m))) {
-        (format!("node {m}"), format!("no start script; main is {m}"), Some(join(dir, &m)))
-    } else if let Some(file) = first_existing(repo, dir, &["server.js", "index.js", "app.js", "main.js"]) {
+        (
+            format!("node {m}"),
+            format!("no start script; main is {m}"),
+            Some(join(dir, &m)),
+        )
+    } else if let Some(file) =
+        first_existing(repo, dir, &["server.js", "index.js", "app.js", "main.js"])
+    {
         let local = file.rsplit('/').next().unwrap_or(&file).to_owned();
-        (format!("node {local}"), format!("no start script or main; found {file}"), Some(file))
+        (
+            format!("node {local}"),
+            format!("no start script or main; found {file}"),
+            Some(file),
+        )
     } else {
         return Ok(None); // A library or tooling package, not an app.
     };
     let mut found = web(name, &manifest, "node", build, build_why, start, why);
     found.entry_files.extend(entry);
     found.entry_files.extend(
-        ["server.js", "index.js", "app.js", "src/index.js", "src/server.js", "src/index.ts", "src/server.ts", "src/main.ts"]
-            .iter()
-            .map(|f| join(dir, f)),
+        [
+            "server.js",
+            "index.js",
+            "app.js",
+            "src/index.js",
+            "src/server.js",
+            "src/index.ts",
+            "src/server.ts",
+            "src/main.ts",
+        ]
+        .iter()
+        .map(|f| join(dir, f)),
     );
     Ok(Some(found))
 }
@@ -258,7 +327,9 @@ fn web(
 
 /// `./dist` → `dist`: Render wants a path relative to the root directory.
 fn trim_dot(dir: &str) -> String {
-    dir.trim_start_matches("./").trim_end_matches('/').to_owned()
+    dir.trim_start_matches("./")
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 /// `outputPath` of the first Angular project; the `application` builder
@@ -280,6 +351,9 @@ fn angular_output(text: &str) -> Option<(String, String)> {
             format!("project {project} builds with {builder} into {base}/browser"),
         ))
     } else {
-        Some((base.clone(), format!("project {project} outputPath is {base}")))
+        Some((
+            base.clone(),
+            format!("project {project} outputPath is {base}"),
+        ))
     }
 }

@@ -27,7 +27,11 @@ fn installer(repo: &Repo<'_>, dir: &str) -> Option<Installer> {
         })
     };
     if has("requirements.txt") {
-        pick("pip install -r requirements.txt", "", "found requirements.txt → pip")
+        pick(
+            "pip install -r requirements.txt",
+            "",
+            "found requirements.txt → pip",
+        )
     } else if has("pyproject.toml") && has("uv.lock") {
         pick("uv sync --frozen --no-dev", "uv run ", "found uv.lock → uv")
     } else if has("pyproject.toml") && has("poetry.lock") {
@@ -43,7 +47,11 @@ fn installer(repo: &Repo<'_>, dir: &str) -> Option<Installer> {
             "found Pipfile → pipenv",
         )
     } else if has("pyproject.toml") {
-        pick("pip install .", "", "found pyproject.toml without a lockfile → pip install .")
+        pick(
+            "pip install .",
+            "",
+            "found pyproject.toml without a lockfile → pip install .",
+        )
     } else {
         None
     }
@@ -73,13 +81,23 @@ async fn dependencies(repo: &mut Repo<'_>, dir: &str) -> Result<Vec<String>, Sou
             .and_then(|t| t.get("poetry"))
             .and_then(|p| p.get("dependencies"))
             .and_then(|d| d.as_table());
-        deps.extend(poetry.into_iter().flatten().map(|(k, _)| k.to_ascii_lowercase()));
+        deps.extend(
+            poetry
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.to_ascii_lowercase()),
+        );
     }
     if let Some(text) = repo.read(&join(dir, "Pipfile")).await?
         && let Ok(doc) = text.parse::<toml::Table>()
     {
         let packages = doc.get("packages").and_then(|p| p.as_table());
-        deps.extend(packages.into_iter().flatten().map(|(k, _)| k.to_ascii_lowercase()));
+        deps.extend(
+            packages
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.to_ascii_lowercase()),
+        );
     }
     Ok(deps)
 }
@@ -116,19 +134,41 @@ pub(super) async fn detect(
     if repo.exists(&manage) && has("django") {
         let wsgi = django_wsgi(repo, dir, &manage).await?;
         let (module, why) = match wsgi {
-            Some((m, from)) => (m.clone(), format!("found {manage} and django; WSGI_APPLICATION in {from} is {m}")),
+            Some((m, from)) => (
+                m.clone(),
+                format!("found {manage} and django; WSGI_APPLICATION in {from} is {m}"),
+            ),
             None => {
                 let guess = format!("{}.wsgi", name.as_ref().replace('-', "_"));
-                found_notes.push(format!("WSGI_APPLICATION not found; guessed {guess}: check the start command"));
-                (guess, format!("found {manage} and django, but no WSGI_APPLICATION setting"))
+                found_notes.push(format!(
+                    "WSGI_APPLICATION not found; guessed {guess}: check the start command"
+                ));
+                (
+                    guess,
+                    format!("found {manage} and django, but no WSGI_APPLICATION setting"),
+                )
             }
         };
-        svc.build_command = Some(format!("{} && python manage.py collectstatic --no-input", inst.install));
-        svc.because("build_command", "install, then collect static files for serving");
-        svc.start_command = Some(format!("{}gunicorn {module}:application --bind 0.0.0.0:$PORT", inst.run));
-        svc.because("start_command", format!("{why} → gunicorn {module}:application"));
+        svc.build_command = Some(format!(
+            "{} && python manage.py collectstatic --no-input",
+            inst.install
+        ));
+        svc.because(
+            "build_command",
+            "install, then collect static files for serving",
+        );
+        svc.start_command = Some(format!(
+            "{}gunicorn {module}:application --bind 0.0.0.0:$PORT",
+            inst.run
+        ));
+        svc.because(
+            "start_command",
+            format!("{why} → gunicorn {module}:application"),
+        );
         if !has("gunicorn") {
-            found_notes.push("gunicorn is not a declared dependency: add it, or the start command fails".into());
+            found_notes.push(
+                "gunicorn is not a declared dependency: add it, or the start command fails".into(),
+            );
         }
         entry_files.push(manage);
     } else {
@@ -149,28 +189,46 @@ pub(super) async fn detect(
             (Some(("fastapi", _)), Some(app)) => {
                 svc.start_command = Some(format!(
                     "{}uvicorn {}:{} --host 0.0.0.0 --port $PORT{}",
-                    inst.run, app.module, app.var, app.app_dir_flag()
+                    inst.run,
+                    app.module,
+                    app.var,
+                    app.app_dir_flag()
                 ));
                 svc.because(
                     "start_command",
-                    format!("fastapi is a dependency and {} holds `{} = FastAPI()` → uvicorn", app.file, app.var),
+                    format!(
+                        "fastapi is a dependency and {} holds `{} = FastAPI()` → uvicorn",
+                        app.file, app.var
+                    ),
                 );
                 if !has("uvicorn") && !has("fastapi-cli") {
-                    found_notes.push("uvicorn is not a declared dependency: add it, or the start command fails".into());
+                    found_notes.push(
+                        "uvicorn is not a declared dependency: add it, or the start command fails"
+                            .into(),
+                    );
                 }
                 entry_files.push(app.file);
             }
             (Some(_), Some(app)) => {
                 svc.start_command = Some(format!(
                     "{}gunicorn {}:{} --bind 0.0.0.0:$PORT{}",
-                    inst.run, app.module, app.var, app.chdir_flag()
+                    inst.run,
+                    app.module,
+                    app.var,
+                    app.chdir_flag()
                 ));
                 svc.because(
                     "start_command",
-                    format!("flask is a dependency and {} holds `{} = Flask(...)` → gunicorn", app.file, app.var),
+                    format!(
+                        "flask is a dependency and {} holds `{} = Flask(...)` → gunicorn",
+                        app.file, app.var
+                    ),
                 );
                 if !has("gunicorn") {
-                    found_notes.push("gunicorn is not a declared dependency: add it, or the start command fails".into());
+                    found_notes.push(
+                        "gunicorn is not a declared dependency: add it, or the start command fails"
+                            .into(),
+                    );
                 }
                 entry_files.push(app.file);
             }
@@ -182,8 +240,13 @@ pub(super) async fn detect(
                     return Ok(None); // A library or scripts, nothing to run.
                 };
                 svc.start_command = Some(format!("{}python {main}", inst.run));
-                svc.because("start_command", format!("no web framework found; runs {main}"));
-                found_notes.push(format!("start command `python {main}` is a guess: it must listen on $PORT"));
+                svc.because(
+                    "start_command",
+                    format!("no web framework found; runs {main}"),
+                );
+                found_notes.push(format!(
+                    "start command `python {main}` is a guess: it must listen on $PORT"
+                ));
                 entry_files.push(join(dir, main));
             }
         }
@@ -209,12 +272,19 @@ async fn django_wsgi(
         return Ok(None);
     };
     let base = settings.replace('.', "/");
-    for candidate in [format!("{base}.py"), format!("{base}/__init__.py"), format!("{base}/base.py")] {
+    for candidate in [
+        format!("{base}.py"),
+        format!("{base}/__init__.py"),
+        format!("{base}/base.py"),
+    ] {
         let path = join(dir, &candidate);
         if let Some(text) = repo.read(&path).await?
             && let Some(app) = super::quoted_after(&text, "WSGI_APPLICATION")
         {
-            let module = app.rsplit_once('.').map_or(app.as_str(), |(m, _)| m).to_owned();
+            let module = app
+                .rsplit_once('.')
+                .map_or(app.as_str(), |(m, _)| m)
+                .to_owned();
             return Ok(Some((module, path)));
         }
     }
@@ -262,8 +332,20 @@ async fn find_app(
     dir: &str,
     ctor: &str,
 ) -> Result<Option<AppObject>, SourceError> {
-    const PREFERRED: &[&str] = &["main.py", "app.py", "server.py", "api.py", "asgi.py", "wsgi.py", "__init__.py"];
-    let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+    const PREFERRED: &[&str] = &[
+        "main.py",
+        "app.py",
+        "server.py",
+        "api.py",
+        "asgi.py",
+        "wsgi.py",
+        "__init__.py",
+    ];
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
     let mut candidates: Vec<String> = repo
         .files_under(dir)
         .into_iter()
@@ -271,7 +353,9 @@ async fn find_app(
         .filter(|p| {
             let rel = &p[prefix.len()..];
             rel.matches('/').count() <= 2
-                && !rel.split('/').any(|part| matches!(part, "tests" | "test" | "migrations" | "venv"))
+                && !rel
+                    .split('/')
+                    .any(|part| matches!(part, "tests" | "test" | "migrations" | "venv"))
         })
         .map(str::to_owned)
         .collect();
@@ -280,13 +364,20 @@ async fn find_app(
         let file = p.rsplit('/').next().unwrap_or(p);
         (
             p.matches('/').count(),
-            PREFERRED.iter().position(|n| *n == file).unwrap_or(PREFERRED.len()),
+            PREFERRED
+                .iter()
+                .position(|n| *n == file)
+                .unwrap_or(PREFERRED.len()),
             p.clone(),
         )
     });
     for path in candidates.into_iter().take(MAX_MODULE_READS) {
-        let Some(text) = repo.read(&path).await? else { continue };
-        let Some(var) = text.lines().find_map(|l| assignment_of(l, ctor)) else { continue };
+        let Some(text) = repo.read(&path).await? else {
+            continue;
+        };
+        let Some(var) = text.lines().find_map(|l| assignment_of(l, ctor)) else {
+            continue;
+        };
         let rel = &path[prefix.len()..];
         let (import_root, rel) = match rel.strip_prefix("src/") {
             Some(inner) => (Some("src".to_owned()), inner),
@@ -296,7 +387,12 @@ async fn find_app(
             .trim_end_matches(".py")
             .trim_end_matches("/__init__")
             .replace('/', ".");
-        return Ok(Some(AppObject { file: path, module, var, import_root }));
+        return Ok(Some(AppObject {
+            file: path,
+            module,
+            var,
+            import_root,
+        }));
     }
     Ok(None)
 }
@@ -310,6 +406,9 @@ fn assignment_of(line: &str, ctor: &str) -> Option<String> {
         && !line.starts_with([' ', '\t'])
         && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     let rhs = rhs.trim_start();
-    let calls = rhs.starts_with(ctor) || rhs.split_once('.').is_some_and(|(_, r)| r.starts_with(ctor));
+    let calls = rhs.starts_with(ctor)
+        || rhs
+            .split_once('.')
+            .is_some_and(|(_, r)| r.starts_with(ctor));
     (is_ident && calls).then(|| var.to_owned())
 }

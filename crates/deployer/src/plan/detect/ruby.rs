@@ -46,7 +46,10 @@ pub(super) async fn detect(
         );
         // Rails refuses to boot in production without a secret key base.
         svc.env_vars.extend(generated_env("SECRET_KEY_BASE"));
-        svc.because("env_vars", "SECRET_KEY_BASE generated: Rails needs it in production");
+        svc.because(
+            "env_vars",
+            "SECRET_KEY_BASE generated: Rails needs it in production",
+        );
         found_entry.push(application);
     } else if repo.exists(&rackup) {
         svc.build_command = Some("bundle install".into());

@@ -42,18 +42,30 @@ fn package_bin(repo: &Repo<'_>, dir: &str, manifest: &Table) -> Option<Bin> {
         why,
     };
     if let Some(run) = package.get("default-run").and_then(|d| d.as_str()) {
-        let main = bins
-            .iter()
-            .find(|(n, _)| n == run)
-            .map_or_else(|| join(dir, &format!("src/bin/{run}.rs")), |(_, p)| p.clone());
-        return Some(bin(run, main, format!("default-run = \"{run}\" in package {pkg_name}")));
+        let main = bins.iter().find(|(n, _)| n == run).map_or_else(
+            || join(dir, &format!("src/bin/{run}.rs")),
+            |(_, p)| p.clone(),
+        );
+        return Some(bin(
+            run,
+            main,
+            format!("default-run = \"{run}\" in package {pkg_name}"),
+        ));
     }
     if let [(name, main)] = bins.as_slice() {
-        return Some(bin(name, main.clone(), format!("the only [[bin]] of package {pkg_name}")));
+        return Some(bin(
+            name,
+            main.clone(),
+            format!("the only [[bin]] of package {pkg_name}"),
+        ));
     }
     let main_rs = join(dir, "src/main.rs");
     if repo.exists(&main_rs) {
-        return Some(bin(&pkg_name, main_rs, format!("package {pkg_name} has src/main.rs")));
+        return Some(bin(
+            &pkg_name,
+            main_rs,
+            format!("package {pkg_name} has src/main.rs"),
+        ));
     }
     let extra: Vec<&str> = repo
         .files_in(&join(dir, "src/bin"))
@@ -61,11 +73,23 @@ fn package_bin(repo: &Repo<'_>, dir: &str, manifest: &Table) -> Option<Bin> {
         .filter(|p| p.ends_with(".rs"))
         .collect();
     if let [only] = extra.as_slice() {
-        let name = only.rsplit('/').next().unwrap_or(only).trim_end_matches(".rs");
-        return Some(bin(name, (*only).to_owned(), format!("the only file in src/bin of {pkg_name}")));
+        let name = only
+            .rsplit('/')
+            .next()
+            .unwrap_or(only)
+            .trim_end_matches(".rs");
+        return Some(bin(
+            name,
+            (*only).to_owned(),
+            format!("the only file in src/bin of {pkg_name}"),
+        ));
     }
     bins.first().map(|(name, main)| {
-        bin(name, main.clone(), format!("the first [[bin]] of package {pkg_name} (it has several)"))
+        bin(
+            name,
+            main.clone(),
+            format!("the first [[bin]] of package {pkg_name} (it has several)"),
+        )
     })
 }
 
@@ -81,7 +105,11 @@ fn members(repo: &Repo<'_>, dir: &str, manifest: &Table) -> Vec<String> {
     let mut out = Vec::new();
     for member in listed {
         match member.strip_suffix("/*") {
-            Some(parent) => out.extend(repo.subdirs(&join(dir, parent)).into_iter().map(str::to_owned)),
+            Some(parent) => out.extend(
+                repo.subdirs(&join(dir, parent))
+                    .into_iter()
+                    .map(str::to_owned),
+            ),
             None => out.push(join(dir, member.trim_end_matches('/'))),
         }
     }
@@ -130,12 +158,19 @@ pub(super) async fn detect(
     let mut svc = PlannedService::new(name.clone(), ServiceKind::WebService, Some(Runtime::Rust));
     svc.because("runtime", format!("found {path} → rust"));
     // --locked only when there is a lockfile to honour.
-    let locked = if repo.exists(&join(dir, "Cargo.lock")) { " --locked" } else { "" };
+    let locked = if repo.exists(&join(dir, "Cargo.lock")) {
+        " --locked"
+    } else {
+        ""
+    };
     svc.build_command = Some(format!(
         "cargo build --release{locked} -p {} --bin {}",
         bin.package, bin.name
     ));
-    svc.because("build_command", format!("release build of binary {}: {}", bin.name, bin.why));
+    svc.because(
+        "build_command",
+        format!("release build of binary {}: {}", bin.name, bin.why),
+    );
     svc.start_command = Some(format!("./target/release/{}", bin.name));
     svc.because("start_command", "the release binary; it must read $PORT");
     let mut found = Detected::new(svc);
