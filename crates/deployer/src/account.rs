@@ -63,7 +63,6 @@ pub enum Presented {
 }
 
 const REASON_EXPIRED: ReasonCode = ReasonCode::new("expired");
-const REASON_CLIENT_MISMATCH: ReasonCode = ReasonCode::new("client_mismatch");
 const REASON_BAD_FORMAT: ReasonCode = ReasonCode::new("bad_format");
 const REASON_REJECTED: ReasonCode = ReasonCode::new("rejected_by_render");
 const REASON_REVOKED: ReasonCode = ReasonCode::new("revoked");
@@ -84,16 +83,15 @@ impl AppState {
                 let identity = match self.bearer_cache.get(&token) {
                     Some(identity) => identity,
                     None => {
-                        let user = self
-                            .github
-                            .current_user(token.secret())
-                            .await
-                            .map_err(|e| match e {
-                                UpstreamError::Unauthorized(_) => {
-                                    AppError::Unauthenticated(AuthFailure::BadToken)
-                                }
-                                other => AppError::Upstream(other),
-                            })?;
+                        let user =
+                            self.github.current_user(token.secret()).await.map_err(
+                                |e| match e {
+                                    UpstreamError::Unauthorized(_) => {
+                                        AppError::Unauthenticated(AuthFailure::BadToken)
+                                    }
+                                    other => AppError::Upstream(other),
+                                },
+                            )?;
                         let identity = GitHubIdentity {
                             id: user.id,
                             login: user.login,
@@ -182,7 +180,10 @@ impl AppState {
             AuditStatus::Success,
         ));
         let open = self.sessions.count_user(identity.id).await?;
-        if let Some(alert) = self.alerts.sessions_opened(u32::try_from(open).unwrap_or(u32::MAX)) {
+        if let Some(alert) = self
+            .alerts
+            .sessions_opened(u32::try_from(open).unwrap_or(u32::MAX))
+        {
             self.raise_alert(alert, Some(identity.id), ctx);
         }
         Ok(session)
@@ -199,11 +200,18 @@ impl AppState {
         }
     }
 
-    pub async fn logout(&self, session: &ActiveSession, ctx: &RequestContext) -> Result<(), AppError> {
+    pub async fn logout(
+        &self,
+        session: &ActiveSession,
+        ctx: &RequestContext,
+    ) -> Result<(), AppError> {
         self.sessions.destroy(session).await?;
         metrics::counter!(telemetry::SESSION_EVENTS, "event" => "logout").increment(1);
-        self.audit
-            .record(ctx.event(Some(session.user_id()), AuditKind::Logout, AuditStatus::Success));
+        self.audit.record(ctx.event(
+            Some(session.user_id()),
+            AuditKind::Logout,
+            AuditStatus::Success,
+        ));
         Ok(())
     }
 
@@ -294,7 +302,11 @@ impl AppState {
         };
         let session = self.sessions.set_render_key(session, &key, &owner).await?;
         metrics::counter!(telemetry::KEY_VALIDATIONS, "result" => "valid").increment(1);
-        let mut event = ctx.event(Some(user_id), AuditKind::CredentialSetup, AuditStatus::Success);
+        let mut event = ctx.event(
+            Some(user_id),
+            AuditKind::CredentialSetup,
+            AuditStatus::Success,
+        );
         event.details.render_owner_id = Some(owner.id.clone());
         self.audit.record(event);
         Ok((
@@ -314,7 +326,10 @@ impl AppState {
             AuditStatus::Failure,
             reason,
         ));
-        for alert in self.alerts.invalid_key(user_id, ctx.client_ip, Instant::now()) {
+        for alert in self
+            .alerts
+            .invalid_key(user_id, ctx.client_ip, Instant::now())
+        {
             self.raise_alert(alert, Some(user_id), ctx);
         }
     }
@@ -331,11 +346,15 @@ impl AppState {
             match self.render.owners(&key).await {
                 Ok(_) => {
                     metrics::counter!(telemetry::KEY_VALIDATIONS, "result" => "valid").increment(1);
-                    self.sessions.set_render_verified(&mut session, true).await?;
+                    self.sessions
+                        .set_render_verified(&mut session, true)
+                        .await?;
                 }
                 Err(UpstreamError::Unauthorized(_) | UpstreamError::Forbidden(_)) => {
                     let was_verified = session.render().is_some_and(|r| r.verified);
-                    self.sessions.set_render_verified(&mut session, false).await?;
+                    self.sessions
+                        .set_render_verified(&mut session, false)
+                        .await?;
                     if was_verified {
                         self.key_invalid(session.user_id(), REASON_REVOKED, ctx);
                     }
@@ -406,7 +425,9 @@ impl AppState {
 
 fn shape_message(error: RenderKeyError) -> &'static str {
     match error {
-        RenderKeyError::MissingPrefix => "a Render API key starts with rnd_: copy it from Render's Account Settings → API Keys",
+        RenderKeyError::MissingPrefix => {
+            "a Render API key starts with rnd_: copy it from Render's Account Settings → API Keys"
+        }
         RenderKeyError::BadCharacter => "a Render API key has only letters and digits after rnd_",
         RenderKeyError::BadLength => "that is not the length of a Render API key",
     }

@@ -125,7 +125,7 @@ impl Application {
             &config.render_api_url,
             config.upstream_timeout,
         ));
-        let cookie_key = Key::derive_from(config.secret_key.expose_secret().as_bytes());
+        let cookie_key = cookie_key(&config.secret_key);
         let oauth = OAuth::new(&config)?;
         let limits = RateLimiters::new(
             config.rate_limit_setup_user,
@@ -169,7 +169,12 @@ impl Application {
 
     /// PUBLIC_URL as served (with the bound port when it was 0).
     pub fn public_url(&self) -> String {
-        self.state.config.public_url.as_str().trim_end_matches('/').to_owned()
+        self.state
+            .config
+            .public_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     pub fn state(&self) -> &AppState {
@@ -203,7 +208,9 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         match state.sessions.store().sweep().await {
-            Ok(swept) if swept > 0 => tracing::debug!(session.swept = swept, "swept expired sessions"),
+            Ok(swept) if swept > 0 => {
+                tracing::debug!(session.swept = swept, "swept expired sessions")
+            }
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "session sweep failed"),
         }
@@ -212,4 +219,17 @@ async fn housekeeping(state: AppState) {
         }
         state.limits.prune();
     }
+}
+
+/// The private-cookie key (64 bytes) expanded from SECRET_KEY with HKDF, so
+/// it is independent of the other uses of the secret.
+fn cookie_key(secret: &secrecy::SecretString) -> Key {
+    let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(
+        Some(b"render-deployer/cookie-key/v1"),
+        secret.expose_secret().as_bytes(),
+    );
+    let mut okm = zeroize::Zeroizing::new([0u8; 64]);
+    hkdf.expand(b"private-cookies", okm.as_mut())
+        .expect("64 bytes is a valid HKDF-SHA256 output length");
+    Key::from(okm.as_ref())
 }

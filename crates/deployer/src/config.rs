@@ -65,7 +65,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GITHUB_SCOPES", default_value = "read:user repo")]
     pub github_scopes: String,
     /// Render REST API base.
-    #[arg(long, env = "RENDER_API_URL", default_value = "https://api.render.com/v1")]
+    #[arg(
+        long,
+        env = "RENDER_API_URL",
+        default_value = "https://api.render.com/v1"
+    )]
     pub render_api_url: String,
     /// Timeout for each upstream call, e.g. `10s`.
     #[arg(long, env = "UPSTREAM_TIMEOUT", default_value = "10s")]
@@ -157,7 +161,11 @@ pub struct CookieSettings {
 impl CookieSettings {
     /// `__Host-` needs `Secure`; plain-http development uses a bare name.
     pub fn session_cookie_name(&self) -> &'static str {
-        if self.secure { "__Host-session" } else { "session" }
+        if self.secure {
+            "__Host-session"
+        } else {
+            "session"
+        }
     }
 
     pub fn oauth_cookie_name(&self) -> &'static str {
@@ -207,7 +215,10 @@ impl std::fmt::Debug for Config {
             .field("github_client_id", &self.github_client_id)
             .field("github_api_url", &self.github_api_url.as_str())
             .field("render_api_url", &self.render_api_url.as_str())
-            .field("database_url", &mask_url_password(self.database_url.expose_secret()))
+            .field(
+                "database_url",
+                &mask_url_password(self.database_url.expose_secret()),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -257,7 +268,10 @@ impl Config {
         let production = environment == Environment::Production;
 
         let listen_addr = args.listen_addr.parse().unwrap_or_else(|_| {
-            check(Err(format!("LISTEN_ADDR `{}` is not host:port", args.listen_addr)));
+            check(Err(format!(
+                "LISTEN_ADDR `{}` is not host:port",
+                args.listen_addr
+            )));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
         let mut url = |name: &str, raw: &str| {
@@ -353,7 +367,9 @@ impl Config {
                 }
             },
             other => {
-                check(Err(format!("SESSION_STORE `{other}` must be memory or redis")));
+                check(Err(format!(
+                    "SESSION_STORE `{other}` must be memory or redis"
+                )));
                 SessionStoreKind::Memory
             }
         };
@@ -381,11 +397,13 @@ impl Config {
                 check(Err("PUBLIC_URL must be https in production".into()));
             }
             if !cookies.secure {
-                check(Err("SESSION_COOKIE_SECURE=false is not allowed in production".into()));
+                check(Err(
+                    "SESSION_COOKIE_SECURE=false is not allowed in production".into(),
+                ));
             }
             if !cookies.http_only {
                 check(Err(
-                    "SESSION_COOKIE_HTTPONLY=false is not allowed in production".into()
+                    "SESSION_COOKIE_HTTPONLY=false is not allowed in production".into(),
                 ));
             }
             if github_client_id.is_empty() || github_client_secret.expose_secret().is_empty() {
@@ -502,12 +520,27 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("--secret-key=short", "SECRET_KEY must be at least"),
             ("--https-only=false", "HTTPS_ONLY=false"),
-            ("--public-url=http://deploy.example.com", "PUBLIC_URL must be https"),
-            ("--session-cookie-secure=false", "SESSION_COOKIE_SECURE=false"),
-            ("--session-cookie-httponly=false", "SESSION_COOKIE_HTTPONLY=false"),
+            (
+                "--public-url=http://deploy.example.com",
+                "PUBLIC_URL must be https",
+            ),
+            (
+                "--session-cookie-secure=false",
+                "SESSION_COOKIE_SECURE=false",
+            ),
+            (
+                "--session-cookie-httponly=false",
+                "SESSION_COOKIE_HTTPONLY=false",
+            ),
             ("--cors-allowed-origins=*", "`*`"),
-            ("--github-client-secret=", "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET"),
-            ("--github-client-id=", "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET"),
+            (
+                "--github-client-secret=",
+                "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET",
+            ),
+            (
+                "--github-client-id=",
+                "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET",
+            ),
         ];
         for (flag, expected) in cases {
             let name = flag.split('=').next().unwrap_or(flag);
@@ -539,7 +572,10 @@ mod tests {
     #[test]
     fn rate_limits_parse() {
         let limit = RateLimit::parse("3/1m").expect("valid");
-        assert_eq!((limit.count.get(), limit.window), (3, Duration::from_secs(60)));
+        assert_eq!(
+            (limit.count.get(), limit.window),
+            (3, Duration::from_secs(60))
+        );
         assert!(RateLimit::parse("0/1m").is_err());
         assert!(RateLimit::parse("5").is_err());
     }

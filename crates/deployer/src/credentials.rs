@@ -129,11 +129,23 @@ mod tests {
     #[test]
     fn render_key_shape() {
         assert!(key("rnd_abcdefghijklmnop1234").is_ok());
-        assert!(key("  rnd_abcdefghijklmnop1234\n").is_ok(), "pasted whitespace is trimmed");
-        assert_eq!(key("abc_abcdefghijklmnop").unwrap_err(), RenderKeyError::MissingPrefix);
-        assert_eq!(key("rnd_abcdefgh-ijklmn").unwrap_err(), RenderKeyError::BadCharacter);
+        assert!(
+            key("  rnd_abcdefghijklmnop1234\n").is_ok(),
+            "pasted whitespace is trimmed"
+        );
+        assert_eq!(
+            key("abc_abcdefghijklmnop").unwrap_err(),
+            RenderKeyError::MissingPrefix
+        );
+        assert_eq!(
+            key("rnd_abcdefgh-ijklmn").unwrap_err(),
+            RenderKeyError::BadCharacter
+        );
         assert_eq!(key("rnd_abc").unwrap_err(), RenderKeyError::BadLength);
-        assert_eq!(key(&format!("rnd_{}", "a".repeat(200))).unwrap_err(), RenderKeyError::BadLength);
+        assert_eq!(
+            key(&format!("rnd_{}", "a".repeat(200))).unwrap_err(),
+            RenderKeyError::BadLength
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ use crate::upstream::UpstreamError;
 use crate::upstream::github::GitHubRepoSource;
 use crate::upstream::render::{
     Build, CronDetails, Deploy, DeployStatus, EnvVarInput, EnvVarInputValue, NativeRuntime,
-    NewService, NewServiceDetails, RenderApi, Route, RouteKind, ServerDetails, Service,
+    NewService, NewServiceDetails, PaidPlan, Route, RouteKind, ServerDetails, Service,
     ServiceFilter, StaticDetails, WebDetails,
 };
 
@@ -159,9 +159,10 @@ pub struct DeploymentView {
 fn plan_error(error: PlanError) -> AppError {
     match error {
         PlanError::Source(SourceError::RepoNotFound) => AppError::RepoNotFound,
-        PlanError::Source(SourceError::Empty) => {
-            AppError::invalid("github_repo", "the repository is empty: push some code first")
-        }
+        PlanError::Source(SourceError::Empty) => AppError::invalid(
+            "github_repo",
+            "the repository is empty: push some code first",
+        ),
         PlanError::Source(SourceError::Upstream(e)) => AppError::Upstream(e),
         PlanError::Source(other) => AppError::invalid("github_repo", other),
         other @ (PlanError::UnknownService(_)
@@ -219,7 +220,7 @@ fn details(service: &PlannedService) -> Result<NewServiceDetails, AppError> {
     let region = service.region.unwrap_or_default();
     let plan = service.plan.unwrap_or_default();
     let paid = || {
-        plan.paid().ok_or_else(|| {
+        PaidPlan::from_plan(plan).ok_or_else(|| {
             AppError::invalid(
                 "plan",
                 format!("{} needs a paid plan (starter or above)", service.name),
@@ -405,7 +406,9 @@ impl AppState {
             Ok(owners) if owners.iter().any(|o| o.id == owner_id) => {}
             Ok(_) | Err(UpstreamError::Unauthorized(_) | UpstreamError::Forbidden(_)) => {
                 let mut session = session.clone();
-                self.sessions.set_render_verified(&mut session, false).await?;
+                self.sessions
+                    .set_render_verified(&mut session, false)
+                    .await?;
                 return Err(AppError::RenderKeyInvalid(
                     "Render no longer accepts your API key for this workspace: set it up again",
                 ));
@@ -438,9 +441,11 @@ impl AppState {
                 }
             }
         }
-        if let Some(missing) = plan.required_env.iter().find(|r| {
-            !request.env_vars.iter().any(|(k, _)| k == &r.key)
-        }) {
+        if let Some(missing) = plan
+            .required_env
+            .iter()
+            .find(|r| !request.env_vars.iter().any(|(k, _)| k == &r.key))
+        {
             return Err(AppError::invalid(
                 "env_vars",
                 format!(
@@ -455,7 +460,9 @@ impl AppState {
         let mut steps = Vec::with_capacity(plan.services.len());
         for service in &plan.services {
             details(service)?;
-            let existing = self.find_service(&key, &owner_id, service.name.as_ref()).await?;
+            let existing = self
+                .find_service(&key, &owner_id, service.name.as_ref())
+                .await?;
             match existing {
                 Some(found) if same_repo(found.repo.as_deref(), &request.repo) => {
                     steps.push(Step::Redeploy(found));
@@ -495,7 +502,9 @@ impl AppState {
                         env_vars: env,
                         details: details(service)?,
                     };
-                    let (svc, deploy_id) = self.create_once(&key, &owner_id, &body, &request.repo).await?;
+                    let (svc, deploy_id) = self
+                        .create_once(&key, &owner_id, &body, &request.repo)
+                        .await?;
                     (svc, deploy_id, true)
                 }
             };
@@ -532,7 +541,11 @@ impl AppState {
         event.details.repo = Some(record.repo.clone());
         event.details.render_owner_id = Some(owner_id.clone());
         event.details.deployment_id = Some(id);
-        event.details.service_ids = record.services.iter().map(|s| s.service_id.clone()).collect();
+        event.details.service_ids = record
+            .services
+            .iter()
+            .map(|s| s.service_id.clone())
+            .collect();
         self.audit.record(event);
         metrics::counter!(telemetry::DEPLOYMENTS, "result" => "requested").increment(1);
 
@@ -587,7 +600,9 @@ impl AppState {
                     }
                     wait
                 }
-                UpstreamError::Unavailable { .. } => Duration::from_millis(500 * u64::from(attempt)),
+                UpstreamError::Unavailable { .. } => {
+                    Duration::from_millis(500 * u64::from(attempt))
+                }
                 UpstreamError::Conflict(_) => Duration::ZERO,
                 _ => return Err(error.into()),
             };
@@ -611,7 +626,11 @@ impl AppState {
 
     /// Triggers a deploy; Render's 202-with-no-body means it was queued
     /// behind a running one, which is then found in the list.
-    async fn trigger(&self, key: &SecretString, service_id: &str) -> Result<Option<Deploy>, AppError> {
+    async fn trigger(
+        &self,
+        key: &SecretString,
+        service_id: &str,
+    ) -> Result<Option<Deploy>, AppError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -658,9 +677,9 @@ impl AppState {
                         .deploys(&key, &svc.service_id, 1)
                         .await
                         .and_then(|d| {
-                            d.into_iter().next().ok_or(UpstreamError::NotFound(
-                                crate::upstream::Upstream::Render,
-                            ))
+                            d.into_iter()
+                                .next()
+                                .ok_or(UpstreamError::NotFound(crate::upstream::Upstream::Render))
                         }),
                 };
                 match result {
@@ -691,7 +710,11 @@ impl AppState {
         let failed: Vec<&ServiceRecord> = record
             .services
             .iter()
-            .filter(|s| !statuses.get(&s.service_id).is_some_and(|st| st.is_success()))
+            .filter(|s| {
+                !statuses
+                    .get(&s.service_id)
+                    .is_some_and(|st| st.is_success())
+            })
             .collect();
         let status = if failed.is_empty() {
             DeploymentStatus::Live
@@ -728,7 +751,11 @@ impl AppState {
         event.details.repo = Some(record.repo.clone());
         event.details.deployment_id = Some(record.id);
         event.details.render_owner_id = Some(owner_id);
-        event.details.service_ids = record.services.iter().map(|s| s.service_id.clone()).collect();
+        event.details.service_ids = record
+            .services
+            .iter()
+            .map(|s| s.service_id.clone())
+            .collect();
         if status == DeploymentStatus::Failed {
             event.details.reason = Some(if started.elapsed() >= poll.give_up_after {
                 ReasonCode::new("tracking_timed_out")
@@ -757,10 +784,20 @@ impl AppState {
         self.deployments.finish(record.id);
     }
 
-    async fn service_changed(&self, record: &DeploymentRecord, svc: &ServiceRecord, status: DeployStatus) {
+    async fn service_changed(
+        &self,
+        record: &DeploymentRecord,
+        svc: &ServiceRecord,
+        status: DeployStatus,
+    ) {
         if let Err(error) = self
             .history
-            .update_service_status(record.id, &svc.service_id, status.as_str(), svc.url.as_deref())
+            .update_service_status(
+                record.id,
+                &svc.service_id,
+                status.as_str(),
+                svc.url.as_deref(),
+            )
             .await
         {
             tracing::error!(%error, deployment_id = %record.id, "could not record deploy status");
@@ -800,7 +837,10 @@ impl AppState {
             owner_id: Some(owner_id),
             name: None,
         };
-        Ok(self.render.services(&key, &filter, MAX_LISTED_SERVICES).await?)
+        Ok(self
+            .render
+            .services(&key, &filter, MAX_LISTED_SERVICES)
+            .await?)
     }
 }
 

@@ -9,6 +9,8 @@ pub mod config;
 pub mod context;
 pub mod credentials;
 pub mod db;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod deploy;
 pub mod domain;
 pub mod error;

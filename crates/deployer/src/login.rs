@@ -113,7 +113,7 @@ impl OAuth {
                 }
                 RequestTokenError::Request(e) => AppError::Upstream(UpstreamError::Unavailable {
                     upstream: Upstream::GitHub,
-                    reason: if e.is_timeout() {
+                    reason: if matches!(&e, oauth2::HttpClientError::Reqwest(r) if r.is_timeout()) {
                         UnavailableReason::Timeout
                     } else {
                         UnavailableReason::Connect

@@ -13,7 +13,11 @@ use deployer::plan::{FsSource, PlanRequest, plan_repository, render_text};
 use time::OffsetDateTime;
 
 #[derive(Parser)]
-#[command(name = "deployer", version, about = "Deploy GitHub repositories to your own Render account")]
+#[command(
+    name = "deployer",
+    version,
+    about = "Deploy GitHub repositories to your own Render account"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,7 +42,12 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
-        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://deployer.db", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "DATABASE_URL",
+            default_value = "sqlite://deployer.db",
+            hide_env_values = true
+        )]
         database_url: String,
     },
 }
@@ -159,7 +168,10 @@ async fn audit_command(command: AuditCommand, database_url: &str) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Some(link) => {
-                    println!("audit chain BROKEN at {link} ({} events checked)", report.checked);
+                    println!(
+                        "audit chain BROKEN at {link} ({} events checked)",
+                        report.checked
+                    );
                     ExitCode::FAILURE
                 }
             },

@@ -76,7 +76,10 @@ mod tests {
             assert!(limit.check(&1u64).is_ok());
         }
         let retry = limit.check(&1u64).expect_err("fourth attempt is limited");
-        assert!(retry >= Duration::from_secs(1) && retry <= Duration::from_secs(21), "{retry:?}");
+        assert!(
+            retry >= Duration::from_secs(1) && retry <= Duration::from_secs(21),
+            "{retry:?}"
+        );
         assert!(limit.check(&2u64).is_ok(), "other keys are independent");
     }
 }

@@ -44,14 +44,24 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests by route template, method and status");
-    metrics::describe_histogram!(HTTP_DURATION, metrics::Unit::Seconds, "HTTP request latency");
+    metrics::describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests by route template, method and status"
+    );
+    metrics::describe_histogram!(
+        HTTP_DURATION,
+        metrics::Unit::Seconds,
+        "HTTP request latency"
+    );
     metrics::describe_counter!(KEY_VALIDATIONS, "Render API key checks by result");
     metrics::describe_counter!(DEPLOYMENTS, "Deployments by result");
     metrics::describe_gauge!(ACTIVE_SESSIONS, "Live sessions in the store");
     metrics::describe_counter!(SESSION_EVENTS, "Session lifecycle events by kind");
     metrics::describe_counter!(ALERTS, "Security alerts by kind");
-    metrics::describe_counter!(UPSTREAM_REQUESTS, "Calls to GitHub and Render by upstream and status");
+    metrics::describe_counter!(
+        UPSTREAM_REQUESTS,
+        "Calls to GitHub and Render by upstream and status"
+    );
 }
 
 /// Logging for the binary: text in development, JSON lines in production.

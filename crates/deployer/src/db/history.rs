@@ -19,6 +19,11 @@ pub enum DeploymentStatus {
 }
 
 impl DeploymentStatus {
+    /// No further change will come.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, DeploymentStatus::Live | DeploymentStatus::Failed)
+    }
+
     const ALL: [DeploymentStatus; 4] = [
         DeploymentStatus::Pending,
         DeploymentStatus::InProgress,

@@ -368,6 +368,19 @@ render_enum!(InstancePlan, NameError::UnknownPlan, {
     Custom => "custom",
 });
 
+/// Render's defaults when nothing is chosen.
+impl Default for Region {
+    fn default() -> Self {
+        Region::Oregon
+    }
+}
+
+impl Default for InstancePlan {
+    fn default() -> Self {
+        InstancePlan::Starter
+    }
+}
+
 impl InstancePlan {
     /// Render's `paidPlan` enum: the only plans private services, background
     /// workers and cron jobs accept.

@@ -78,7 +78,11 @@ pub async fn login(
         .http_only(true)
         .secure(settings.secure)
         .same_site(CookieSameSite::Lax)
-        .max_age(LOGIN_ATTEMPT_TTL.try_into().unwrap_or(time::Duration::minutes(10)))
+        .max_age(
+            LOGIN_ATTEMPT_TTL
+                .try_into()
+                .unwrap_or(time::Duration::minutes(10)),
+        )
         .build();
     Ok((jar.add(cookie), Redirect::to(url.as_str())))
 }

@@ -52,7 +52,11 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let origin_ok = parts.headers.get(header::ORIGIN).is_none_or(|origin| {
         let origin = origin.to_str().unwrap_or("");
         origin == state.config.public_origin()
-            || state.config.cors_allowed_origins.iter().any(|o| o == origin)
+            || state
+                .config
+                .cors_allowed_origins
+                .iter()
+                .any(|o| o == origin)
     });
     let fetch_site_ok = parts
         .headers

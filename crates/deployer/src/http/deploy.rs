@@ -45,7 +45,10 @@ fn project_name(raw: Option<&str>, repo: &RepoSlug) -> Result<ServiceName, AppEr
     match raw.filter(|n| !n.is_empty()) {
         Some(name) => field("project_name", ServiceName::parse(name)),
         None => ServiceName::from_repo_name(repo.name()).ok_or_else(|| {
-            AppError::invalid("project_name", "cannot be derived from the repository name: set one")
+            AppError::invalid(
+                "project_name",
+                "cannot be derived from the repository name: set one",
+            )
         }),
     }
 }
@@ -121,21 +124,38 @@ pub struct DeployBody {
 fn deploy_request(body: DeployBody) -> Result<DeployRequest, AppError> {
     let repo = repo(&body.github_repo)?;
     if body.env_vars.len() > MAX_ENV_VARS {
-        return Err(AppError::invalid("env_vars", format!("at most {MAX_ENV_VARS} variables")));
+        return Err(AppError::invalid(
+            "env_vars",
+            format!("at most {MAX_ENV_VARS} variables"),
+        ));
     }
     let mut env_vars = Vec::with_capacity(body.env_vars.len());
     for (i, var) in body.env_vars.into_iter().enumerate() {
         let key = field(&format!("env_vars[{i}].key"), EnvVarKey::parse(&var.key))?;
-        if env_vars.iter().any(|(k, _): &(EnvVarKey, EnvVarValue)| k == &key) {
-            return Err(AppError::invalid(format!("env_vars[{i}].key"), "is given twice"));
+        if env_vars
+            .iter()
+            .any(|(k, _): &(EnvVarKey, EnvVarValue)| k == &key)
+        {
+            return Err(AppError::invalid(
+                format!("env_vars[{i}].key"),
+                "is given twice",
+            ));
         }
-        let value = field(&format!("env_vars[{i}].value"), EnvVarValue::new(var.value))?;
+        let value = field(
+            &format!("env_vars[{i}].value"),
+            EnvVarValue::parse(secrecy::ExposeSecret::expose_secret(&var.value)),
+        )?;
         env_vars.push((key, value));
     }
     let overrides = body
         .overrides
         .into_iter()
-        .map(|o| Ok((field("overrides.service", ServiceName::parse(&o.service))?, o.overrides)))
+        .map(|o| {
+            Ok((
+                field("overrides.service", ServiceName::parse(&o.service))?,
+                o.overrides,
+            ))
+        })
         .collect::<Result<Vec<_>, AppError>>()?;
     Ok(DeployRequest {
         project_name: project_name(body.project_name.as_deref(), &repo)?,
@@ -143,12 +163,12 @@ fn deploy_request(body: DeployBody) -> Result<DeployRequest, AppError> {
         region: body
             .region
             .as_deref()
-            .map(|r| field("region", Region::parse(r)))
+            .map(|r| field("region", r.parse::<Region>()))
             .transpose()?,
         plan: body
             .plan
             .as_deref()
-            .map(|p| field("plan", InstancePlan::parse(p)))
+            .map(|p| field("plan", p.parse::<InstancePlan>()))
             .transpose()?,
         env_vars,
         overrides,
@@ -259,5 +279,6 @@ pub async fn events(
                 .json_data(&event)
                 .unwrap_or_else(|_| Event::default().event("status")))
         });
-    Ok(Sse::new(first.chain(changes)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(first.chain(changes))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

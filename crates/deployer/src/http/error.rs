@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::{AppError, AuthFailure};
-use crate::upstream::{Upstream, UnavailableReason, UpstreamError};
+use crate::upstream::{UnavailableReason, Upstream, UpstreamError};
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -94,13 +94,12 @@ fn from_upstream(error: &UpstreamError) -> ApiError {
             "unauthenticated",
             "GitHub authentication required",
         ),
-        UpstreamError::Unauthorized(Upstream::Render) | UpstreamError::Forbidden(Upstream::Render) => {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "render_key_invalid",
-                "Render rejected your API key. Set it up again from the dashboard.",
-            )
-        }
+        UpstreamError::Unauthorized(Upstream::Render)
+        | UpstreamError::Forbidden(Upstream::Render) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "render_key_invalid",
+            "Render rejected your API key. Set it up again from the dashboard.",
+        ),
         UpstreamError::NotFound(_) => ApiError::not_found(),
         UpstreamError::Conflict(_) => ApiError::new(
             StatusCode::CONFLICT,

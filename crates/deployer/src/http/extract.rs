@@ -141,7 +141,11 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             "payload_too_large",
             "The request body is too large (64 KiB at most).",
         ),
-        _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "body: unreadable"),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "body: unreadable",
+        ),
     }
 }
 

@@ -128,8 +128,13 @@ impl ActiveSession {
             .render
             .as_ref()
             .map(|r| {
-                open(self.token.secret(), &self.key, Purpose::RenderApiKey, &r.sealed_key)
-                    .map_err(|_| SessionError::Corrupt)
+                open(
+                    self.token.secret(),
+                    &self.key,
+                    Purpose::RenderApiKey,
+                    &r.sealed_key,
+                )
+                .map_err(|_| SessionError::Corrupt)
             })
             .transpose()
     }
@@ -146,9 +151,13 @@ pub enum LoadOutcome {
     /// No such record (never existed, logged out, or swept).
     Missing,
     /// The record was there but past its idle or absolute limit; it is now gone.
-    Expired { user_id: u64 },
+    Expired {
+        user_id: u64,
+    },
     /// Used from another client than the one that logged in; it is now gone.
-    ClientMismatch { user_id: u64 },
+    ClientMismatch {
+        user_id: u64,
+    },
 }
 
 impl PartialEq for ActiveSession {
@@ -461,18 +470,27 @@ mod tests {
         let (m, clock) = manager();
         let s = m.create(&alice(), &gh(), None).await.expect("create");
         clock.advance(Duration::from_secs(29 * 60));
-        assert!(matches!(m.load(cookie(&s), None).await.expect("load"), LoadOutcome::Active(_)));
+        assert!(matches!(
+            m.load(cookie(&s), None).await.expect("load"),
+            LoadOutcome::Active(_)
+        ));
         clock.advance(Duration::from_secs(30 * 60));
         assert_eq!(
             m.load(cookie(&s), None).await.expect("load"),
             LoadOutcome::Expired { user_id: 7 }
         );
-        assert_eq!(m.load(cookie(&s), None).await.expect("load"), LoadOutcome::Missing);
+        assert_eq!(
+            m.load(cookie(&s), None).await.expect("load"),
+            LoadOutcome::Missing
+        );
 
         let s = m.create(&alice(), &gh(), None).await.expect("create");
         for _ in 0..16 {
             clock.advance(Duration::from_secs(29 * 60));
-            assert!(matches!(m.load(cookie(&s), None).await.expect("load"), LoadOutcome::Active(_)));
+            assert!(matches!(
+                m.load(cookie(&s), None).await.expect("load"),
+                LoadOutcome::Active(_)
+            ));
         }
         clock.advance(Duration::from_secs(17 * 60));
         assert_eq!(
@@ -499,9 +517,15 @@ mod tests {
         };
         let opened = s3.render_key().expect("opens").expect("present");
         assert_eq!(opened.expose_secret(), "rnd_canaryKey12345678");
-        assert_eq!(s3.github_token().expect("gh").secret().expose_secret(), "gho_alice");
+        assert_eq!(
+            s3.github_token().expect("gh").secret().expose_secret(),
+            "gho_alice"
+        );
         let dump = m.store().dump().await.expect("dump").join("");
-        assert!(!dump.contains("canaryKey") && !dump.contains("gho_alice"), "{dump}");
+        assert!(
+            !dump.contains("canaryKey") && !dump.contains("gho_alice"),
+            "{dump}"
+        );
     }
 
     #[tokio::test]
@@ -514,6 +538,9 @@ mod tests {
             m.load(cookie(&s), other.as_deref()).await.expect("load"),
             LoadOutcome::ClientMismatch { user_id: 7 }
         );
-        assert_eq!(m.load(cookie(&s), ua.as_deref()).await.expect("load"), LoadOutcome::Missing);
+        assert_eq!(
+            m.load(cookie(&s), ua.as_deref()).await.expect("load"),
+            LoadOutcome::Missing
+        );
     }
 }

@@ -151,7 +151,10 @@ impl SessionStore for RedisStore {
                 .map_err(unavailable)?;
             removed += n;
         }
-        let _: () = conn.del(self.user_key(user_id)).await.map_err(unavailable)?;
+        let _: () = conn
+            .del(self.user_key(user_id))
+            .await
+            .map_err(unavailable)?;
         Ok(removed)
     }
 

@@ -201,7 +201,11 @@ impl SessionStore for MemoryStore {
     async fn count_all(&self) -> Result<u64, StoreError> {
         let now = self.clock.now();
         let state = self.state();
-        Ok(state.records.values().filter(|e| e.expires_at > now).count() as u64)
+        Ok(state
+            .records
+            .values()
+            .filter(|e| e.expires_at > now)
+            .count() as u64)
     }
 
     async fn sweep(&self) -> Result<u64, StoreError> {
@@ -220,7 +224,12 @@ impl SessionStore for MemoryStore {
     }
 
     async fn dump(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self.state().records.values().map(|e| e.json.clone()).collect())
+        Ok(self
+            .state()
+            .records
+            .values()
+            .map(|e| e.json.clone())
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -244,7 +253,8 @@ pub mod suite {
 
     fn record(user_id: u64, now: OffsetDateTime) -> (StoreKey, StoredSession) {
         let token = SecretString::from(format!("token-{user_id}-{}", rand::random::<u64>()));
-        let key = Vault::new(SecretString::from("suite-secret")).store_key(TokenKind::Cookie, &token);
+        let key =
+            Vault::new(SecretString::from("suite-secret")).store_key(TokenKind::Cookie, &token);
         let sealed = seal(
             &token,
             &key,
@@ -282,7 +292,11 @@ pub mod suite {
         let ttl = Duration::from_secs(60);
 
         store.ping().await.expect("ping");
-        assert_eq!(store.load(&k1).await.expect("load"), None, "absent at first");
+        assert_eq!(
+            store.load(&k1).await.expect("load"),
+            None,
+            "absent at first"
+        );
         for (k, s) in [(&k1, &s1), (&k2, &s2), (&k3, &s3)] {
             store.save(k, s, ttl).await.expect("save");
         }
@@ -293,10 +307,17 @@ pub mod suite {
         updated.login = "renamed".into();
         store.save(&k1, &updated, ttl).await.expect("overwrite");
         assert_eq!(store.load(&k1).await.expect("load"), Some(updated));
-        assert_eq!(store.count_user(base + 1).await.expect("count"), 2, "no duplicate");
+        assert_eq!(
+            store.count_user(base + 1).await.expect("count"),
+            2,
+            "no duplicate"
+        );
 
         let dump = store.dump().await.expect("dump").join("\n");
-        assert!(!dump.contains("gho_suite") && !dump.contains("token-"), "ciphertext only");
+        assert!(
+            !dump.contains("gho_suite") && !dump.contains("token-"),
+            "ciphertext only"
+        );
 
         store.delete(&k2).await.expect("delete");
         assert_eq!(store.load(&k2).await.expect("load"), None);

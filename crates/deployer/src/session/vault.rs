@@ -112,8 +112,9 @@ impl Vault {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> Vec<u8> {
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.secret_key.expose_secret().as_bytes())
-            .expect("HMAC accepts keys of any length");
+        let mut mac =
+            <HmacSha256 as Mac>::new_from_slice(self.secret_key.expose_secret().as_bytes())
+                .expect("HMAC accepts keys of any length");
         for part in parts {
             mac.update(part);
         }
@@ -182,7 +183,9 @@ pub fn open(
     if sealed.v != SEAL_VERSION {
         return Err(OpenError);
     }
-    let nonce = STANDARD_NO_PAD.decode(&sealed.nonce).map_err(|_| OpenError)?;
+    let nonce = STANDARD_NO_PAD
+        .decode(&sealed.nonce)
+        .map_err(|_| OpenError)?;
     let ct = STANDARD_NO_PAD.decode(&sealed.ct).map_err(|_| OpenError)?;
     if nonce.len() != 12 {
         return Err(OpenError);
@@ -233,7 +236,10 @@ mod tests {
         let key = Vault::new(secret("k")).store_key(TokenKind::Cookie, &token);
         let sealed = seal(&token, &key, Purpose::RenderApiKey, &secret("rnd_canary"));
         let stored = serde_json::to_string(&sealed).expect("serializes");
-        assert!(!stored.contains("canary") && !stored.contains("token-a"), "{stored}");
+        assert!(
+            !stored.contains("canary") && !stored.contains("token-a"),
+            "{stored}"
+        );
     }
 
     #[test]
@@ -241,8 +247,14 @@ mod tests {
         let a = Vault::new(secret("secret-one"));
         let b = Vault::new(secret("secret-two"));
         let t = secret("tok");
-        assert_ne!(a.store_key(TokenKind::Cookie, &t), b.store_key(TokenKind::Cookie, &t));
-        assert_ne!(a.store_key(TokenKind::Cookie, &t), a.store_key(TokenKind::Bearer, &t));
+        assert_ne!(
+            a.store_key(TokenKind::Cookie, &t),
+            b.store_key(TokenKind::Cookie, &t)
+        );
+        assert_ne!(
+            a.store_key(TokenKind::Cookie, &t),
+            a.store_key(TokenKind::Bearer, &t)
+        );
         assert!(!a.store_key(TokenKind::Cookie, &t).as_str().contains("tok"));
     }
 

@@ -36,6 +36,15 @@ pub enum OwnerKind {
     Team,
 }
 
+impl OwnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerKind::User => "user",
+            OwnerKind::Team => "team",
+        }
+    }
+}
+
 /// A workspace the key can reach.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Owner {
@@ -161,6 +170,24 @@ pub enum DeployStatus {
 }
 
 impl DeployStatus {
+    /// Render's own name for the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployStatus::Created => "created",
+            DeployStatus::Queued => "queued",
+            DeployStatus::BuildInProgress => "build_in_progress",
+            DeployStatus::UpdateInProgress => "update_in_progress",
+            DeployStatus::Live => "live",
+            DeployStatus::Deactivated => "deactivated",
+            DeployStatus::BuildFailed => "build_failed",
+            DeployStatus::UpdateFailed => "update_failed",
+            DeployStatus::Canceled => "canceled",
+            DeployStatus::PreDeployInProgress => "pre_deploy_in_progress",
+            DeployStatus::PreDeployFailed => "pre_deploy_failed",
+            DeployStatus::Unknown => "unknown",
+        }
+    }
+
     /// No further status change will come.
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -294,32 +321,43 @@ impl Serialize for EnvVarInput {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Region {
-    Frankfurt,
-    #[default]
-    Oregon,
-    Ohio,
-    Singapore,
-    Virginia,
+/// The body of `PUT /services/{id}/env-vars/{key}`: `{value}` or `{generateValue: true}`.
+pub struct SingleEnvValue<'a>(&'a EnvVarInputValue);
+
+impl Serialize for SingleEnvValue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Wire<'a> {
+            Value {
+                value: &'a str,
+            },
+            Generate {
+                #[serde(rename = "generateValue")]
+                generate_value: bool,
+            },
+        }
+        match self.0 {
+            EnvVarInputValue::Value(value) => Wire::Value {
+                value: value.expose_secret(),
+            },
+            EnvVarInputValue::Generate => Wire::Generate {
+                generate_value: true,
+            },
+        }
+        .serialize(serializer)
+    }
 }
 
-/// Instance type of a web service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Plan {
-    Free,
-    #[default]
-    Starter,
-    StarterPlus,
-    Standard,
-    StandardPlus,
-    Pro,
-    ProPlus,
-    ProMax,
-    ProUltra,
+impl EnvVarInput {
+    pub fn single_value(&self) -> SingleEnvValue<'_> {
+        SingleEnvValue(&self.value)
+    }
 }
+
+/// Regions and web-service plans are the validated input types themselves,
+/// so what the user chose is exactly what is sent.
+pub use crate::domain::names::{InstancePlan as Plan, Region};
 
 /// Instance type of private services, workers and cron jobs (no free tier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -332,6 +370,21 @@ pub enum PaidPlan {
     ProPlus,
     ProMax,
     ProUltra,
+}
+
+impl PaidPlan {
+    /// The paid plan a chosen instance type names, if it is one.
+    pub fn from_plan(plan: Plan) -> Option<Self> {
+        Some(match plan {
+            Plan::Starter => PaidPlan::Starter,
+            Plan::Standard => PaidPlan::Standard,
+            Plan::Pro => PaidPlan::Pro,
+            Plan::ProPlus => PaidPlan::ProPlus,
+            Plan::ProMax => PaidPlan::ProMax,
+            Plan::ProUltra => PaidPlan::ProUltra,
+            _ => return None,
+        })
+    }
 }
 
 /// Native runtimes (Render's `runtime` minus `docker` and `image`).
@@ -627,6 +680,14 @@ pub trait RenderApi: Send + Sync {
         service_id: &str,
         vars: &[EnvVarInput],
     ) -> Result<(), UpstreamError>;
+    /// Sets (adds or updates) each variable by key, leaving the service's
+    /// other variables alone.
+    async fn set_env_vars(
+        &self,
+        key: &SecretString,
+        service_id: &str,
+        vars: &[EnvVarInput],
+    ) -> Result<(), UpstreamError>;
     /// The keys of the service's env vars; values are never read.
     async fn env_var_keys(
         &self,
@@ -886,6 +947,30 @@ impl RenderApi for RenderClient {
             .json(vars);
         // The answer echoes every value in plaintext: it is dropped unread.
         self.transport.send(request).await.map(drop)
+    }
+
+    #[tracing::instrument(
+        skip_all,
+        fields(upstream = "render", op = "set_env_vars", service.id = %service_id)
+    )]
+    async fn set_env_vars(
+        &self,
+        key: &SecretString,
+        service_id: &str,
+        vars: &[EnvVarInput],
+    ) -> Result<(), UpstreamError> {
+        for var in vars {
+            let request = self
+                .request(
+                    Method::PUT,
+                    key,
+                    ["services", service_id, "env-vars", var.key()],
+                )?
+                .json(&var.single_value());
+            // The answer echoes the value: dropped unread.
+            self.transport.send(request).await.map(drop)?;
+        }
+        Ok(())
     }
 
     #[tracing::instrument(
