@@ -45,16 +45,28 @@ async fn two_hundred_clients_create_services_and_poll_deploys_consistently() {
             let path = if cursor.is_empty() {
                 "/services?limit=100".to_owned()
             } else {
-                format!("/services?limit=100&cursor={}", url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>())
+                format!(
+                    "/services?limit=100&cursor={}",
+                    url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect::<String>()
+                )
             };
-            let page = t.render_json(Method::GET, &acct.api_key, &path, None, StatusCode::OK).await;
+            let page = t
+                .render_json(Method::GET, &acct.api_key, &path, None, StatusCode::OK)
+                .await;
             let items = page.as_array().expect("array");
             if items.is_empty() {
                 break;
             }
-            assert!(items.iter().all(|i| i["service"]["ownerId"] == acct.owner_id.as_str()));
+            assert!(
+                items
+                    .iter()
+                    .all(|i| i["service"]["ownerId"] == acct.owner_id.as_str())
+            );
             count += items.len();
-            cursor = items.last().expect("last")["cursor"].as_str().expect("cursor").to_owned();
+            cursor = items.last().expect("last")["cursor"]
+                .as_str()
+                .expect("cursor")
+                .to_owned();
         }
         assert_eq!(count, CLIENTS / ACCOUNTS * SERVICES_PER_CLIENT);
     }

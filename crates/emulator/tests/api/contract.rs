@@ -49,7 +49,10 @@ fn translate(schema: &mut Value, inside_all_of: bool) {
 fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/render-openapi.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/render-openapi.json"
+        );
         let text = std::fs::read_to_string(path).expect("spec fixture");
         let mut spec: Value = serde_json::from_str(&text).expect("spec is JSON");
         translate(&mut spec, false);
@@ -104,7 +107,10 @@ pub fn contract_errors(operation_id: &str, status: u16, body: &Value) -> Vec<Str
 
 pub fn assert_conforms(operation_id: &str, status: u16, body: &Value) {
     let errors = contract_errors(operation_id, status, body);
-    assert!(errors.is_empty(), "{operation_id} {status} breaks the contract: {errors:#?}\n{body:#}");
+    assert!(
+        errors.is_empty(),
+        "{operation_id} {status} breaks the contract: {errors:#?}\n{body:#}"
+    );
 }
 
 #[tokio::test]
@@ -113,13 +119,23 @@ async fn render_answers_match_the_openapi_spec() {
     let acct = t.account("contract").await;
     let key = &acct.api_key;
 
-    let owners = t.render_json(Method::GET, key, "/owners", None, StatusCode::OK).await;
+    let owners = t
+        .render_json(Method::GET, key, "/owners", None, StatusCode::OK)
+        .await;
     assert_conforms("list-owners", 200, &owners);
     let owner = t
-        .render_json(Method::GET, key, &format!("/owners/{}", acct.owner_id), None, StatusCode::OK)
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/owners/{}", acct.owner_id),
+            None,
+            StatusCode::OK,
+        )
         .await;
     assert_conforms("retrieve-owner", 200, &owner);
-    let user = t.render_json(Method::GET, key, "/users", None, StatusCode::OK).await;
+    let user = t
+        .render_json(Method::GET, key, "/users", None, StatusCode::OK)
+        .await;
     assert_conforms("get-user", 200, &user);
 
     // One of each service type.
@@ -136,14 +152,41 @@ async fn render_answers_match_the_openapi_spec() {
     ];
     let mut first = None;
     for body in &bodies {
-        let created = t.render_json(Method::POST, key, "/services", Some(body), StatusCode::CREATED).await;
+        let created = t
+            .render_json(
+                Method::POST,
+                key,
+                "/services",
+                Some(body),
+                StatusCode::CREATED,
+            )
+            .await;
         assert_conforms("create-service", 201, &created);
         let id = created["service"]["id"].as_str().expect("id").to_owned();
-        let service = t.render_json(Method::GET, key, &format!("/services/{id}"), None, StatusCode::OK).await;
+        let service = t
+            .render_json(
+                Method::GET,
+                key,
+                &format!("/services/{id}"),
+                None,
+                StatusCode::OK,
+            )
+            .await;
         assert_conforms("retrieve-service", 200, &service);
-        first.get_or_insert((id, created["deployId"].as_str().expect("deployId").to_owned()));
+        first.get_or_insert((
+            id,
+            created["deployId"].as_str().expect("deployId").to_owned(),
+        ));
     }
-    let list = t.render_json(Method::GET, key, "/services?limit=100", None, StatusCode::OK).await;
+    let list = t
+        .render_json(
+            Method::GET,
+            key,
+            "/services?limit=100",
+            None,
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(list.as_array().expect("array").len(), 5);
     assert_conforms("list-services", 200, &list);
 
@@ -151,65 +194,153 @@ async fn render_answers_match_the_openapi_spec() {
     let deploy = t.wait_for_deploy(key, &id, &deploy_id).await;
     assert_conforms("retrieve-deploy", 200, &deploy);
     let triggered = t
-        .render_json(Method::POST, key, &format!("/services/{id}/deploys"), Some(&json!({})), StatusCode::CREATED)
+        .render_json(
+            Method::POST,
+            key,
+            &format!("/services/{id}/deploys"),
+            Some(&json!({})),
+            StatusCode::CREATED,
+        )
         .await;
     assert_conforms("create-deploy", 201, &triggered);
-    let deploys = t.render_json(Method::GET, key, &format!("/services/{id}/deploys"), None, StatusCode::OK).await;
+    let deploys = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/deploys"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
     assert_conforms("list-deploys", 200, &deploys);
 
     let vars = t
-        .render_json(Method::PUT, key, &format!("/services/{id}/env-vars"), Some(&json!([{"key": "A", "value": "1"}, {"key": "B", "generateValue": true}])), StatusCode::OK)
+        .render_json(
+            Method::PUT,
+            key,
+            &format!("/services/{id}/env-vars"),
+            Some(&json!([{"key": "A", "value": "1"}, {"key": "B", "generateValue": true}])),
+            StatusCode::OK,
+        )
         .await;
     assert_conforms("update-env-vars-for-service", 200, &vars);
-    let vars = t.render_json(Method::GET, key, &format!("/services/{id}/env-vars"), None, StatusCode::OK).await;
+    let vars = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/env-vars"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
     assert_conforms("get-env-vars-for-service", 200, &vars);
-    let var = t.render_json(Method::GET, key, &format!("/services/{id}/env-vars/A"), None, StatusCode::OK).await;
+    let var = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/env-vars/A"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
     assert_conforms("retrieve-env-var", 200, &var);
     let var = t
-        .render_json(Method::PUT, key, &format!("/services/{id}/env-vars/C"), Some(&json!({"value": "3"})), StatusCode::OK)
+        .render_json(
+            Method::PUT,
+            key,
+            &format!("/services/{id}/env-vars/C"),
+            Some(&json!({"value": "3"})),
+            StatusCode::OK,
+        )
         .await;
     assert_conforms("update-env-var", 200, &var);
 
     let logs = t
-        .render_json(Method::GET, key, &format!("/logs?ownerId={}&resource={id}&type=build", acct.owner_id), None, StatusCode::OK)
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/logs?ownerId={}&resource={id}&type=build", acct.owner_id),
+            None,
+            StatusCode::OK,
+        )
         .await;
     assert!(!logs["logs"].as_array().expect("logs").is_empty());
     assert_conforms("list-logs", 200, &logs);
 
     // Error answers follow the error schema too.
-    let missing = t.render_json(Method::GET, key, "/services/srv-00000000000000000000", None, StatusCode::NOT_FOUND).await;
+    let missing = t
+        .render_json(
+            Method::GET,
+            key,
+            "/services/srv-00000000000000000000",
+            None,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
     assert_conforms("retrieve-service", 404, &missing);
-    let unauthorized = t.render_json(Method::GET, "rnd_unknown", "/services", None, StatusCode::UNAUTHORIZED).await;
+    let unauthorized = t
+        .render_json(
+            Method::GET,
+            "rnd_unknown",
+            "/services",
+            None,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
     assert_conforms("list-services", 401, &unauthorized);
 }
 
 #[tokio::test]
 async fn the_contract_check_catches_a_wrong_name_or_type_but_not_a_missing_optional_field() {
     let t = spawn_emulator().await;
-    t.control.create_repo(&repo("o", "r", false, &[])).await.expect("repo");
+    t.control
+        .create_repo(&repo("o", "r", false, &[]))
+        .await
+        .expect("repo");
     let acct = t.account("negative").await;
-    let created = t.create_web_service(&acct, "svc", "https://github.com/o/r").await;
+    let created = t
+        .create_web_service(&acct, "svc", "https://github.com/o/r")
+        .await;
     let service = created["service"].clone();
     assert_conforms("retrieve-service", 200, &service);
 
     let mut renamed = service.clone();
-    let slug = renamed.as_object_mut().expect("object").remove("slug").expect("slug");
+    let slug = renamed
+        .as_object_mut()
+        .expect("object")
+        .remove("slug")
+        .expect("slug");
     renamed["slugg"] = slug;
-    assert!(!contract_errors("retrieve-service", 200, &renamed).is_empty(), "renamed field passed");
+    assert!(
+        !contract_errors("retrieve-service", 200, &renamed).is_empty(),
+        "renamed field passed"
+    );
 
     let mut extra = service.clone();
     extra["repoUrl"] = json!("https://github.com/o/r");
-    assert!(!contract_errors("retrieve-service", 200, &extra).is_empty(), "unknown field passed");
+    assert!(
+        !contract_errors("retrieve-service", 200, &extra).is_empty(),
+        "unknown field passed"
+    );
 
     let mut wrong_type = service.clone();
     wrong_type["suspended"] = json!(false);
-    assert!(!contract_errors("retrieve-service", 200, &wrong_type).is_empty(), "boolean suspended passed");
+    assert!(
+        !contract_errors("retrieve-service", 200, &wrong_type).is_empty(),
+        "boolean suspended passed"
+    );
 
     let mut wrong_nested = service.clone();
     wrong_nested["serviceDetails"]["numInstances"] = json!("1");
-    assert!(!contract_errors("retrieve-service", 200, &wrong_nested).is_empty(), "string numInstances passed");
+    assert!(
+        !contract_errors("retrieve-service", 200, &wrong_nested).is_empty(),
+        "string numInstances passed"
+    );
 
     let mut optional_left_out = service.clone();
-    optional_left_out.as_object_mut().expect("object").remove("branch");
+    optional_left_out
+        .as_object_mut()
+        .expect("object")
+        .remove("branch");
     assert_conforms("retrieve-service", 200, &optional_left_out);
 }

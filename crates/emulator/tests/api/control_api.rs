@@ -21,20 +21,32 @@ async fn the_request_log_fingerprints_the_credential_sent() {
     let expected = |credential: &str| hex::encode(&Sha256::digest(credential.as_bytes())[..8]);
     assert_eq!(fingerprint(&acct.api_key), expected(&acct.api_key));
 
-    let services = log.iter().find(|r| r.path == "/v1/services").expect("services call");
+    let services = log
+        .iter()
+        .find(|r| r.path == "/v1/services")
+        .expect("services call");
     assert_eq!(services.upstream, Upstream::Render);
     assert_eq!(services.method, "GET");
     assert_eq!(services.status, 200);
-    assert_eq!(services.credential_fingerprint, Some(expected(&acct.api_key)));
+    assert_eq!(
+        services.credential_fingerprint,
+        Some(expected(&acct.api_key))
+    );
 
     let me = log.iter().find(|r| r.path == "/user").expect("user call");
     assert_eq!(me.upstream, Upstream::Github);
     assert_eq!(me.credential_fingerprint, Some(expected(&user.token)));
 
-    let rejected = log.iter().find(|r| r.path == "/v1/owners").expect("owners call");
+    let rejected = log
+        .iter()
+        .find(|r| r.path == "/v1/owners")
+        .expect("owners call");
     assert_eq!(rejected.status, 401);
     assert_eq!(rejected.credential_fingerprint, Some(expected("rnd_wrong")));
-    let anonymous = log.iter().find(|r| r.path == "/repos/octo/none").expect("repo call");
+    let anonymous = log
+        .iter()
+        .find(|r| r.path == "/repos/octo/none")
+        .expect("repo call");
     assert_eq!(anonymous.credential_fingerprint, None);
     assert_eq!(anonymous.status, 404);
 
@@ -46,10 +58,23 @@ async fn the_request_log_fingerprints_the_credential_sent() {
 async fn control_calls_validate_their_input() {
     let t = spawn_emulator().await;
     t.control.create_github_user("octo").await.expect("user");
-    assert!(t.control.create_github_user("octo").await.is_err(), "duplicate login");
+    assert!(
+        t.control.create_github_user("octo").await.is_err(),
+        "duplicate login"
+    );
     assert!(t.control.create_github_user("bad login").await.is_err());
-    assert!(t.control.create_repo(&repo("octo", "bad/name", false, &[])).await.is_err());
-    assert!(t.control.add_render_key("tea-doesnotexist0000000").await.is_err());
+    assert!(
+        t.control
+            .create_repo(&repo("octo", "bad/name", false, &[]))
+            .await
+            .is_err()
+    );
+    assert!(
+        t.control
+            .add_render_key("tea-doesnotexist0000000")
+            .await
+            .is_err()
+    );
     assert!(t.control.revoke_render_key("rnd_unknown").await.is_err());
     assert!(t.control.revoke_github_token("gho_unknown").await.is_err());
     assert!(t.control.create_oauth_app("not a url").await.is_err());
@@ -63,6 +88,11 @@ async fn control_calls_validate_their_input() {
 #[tokio::test]
 async fn unknown_routes_are_404() {
     let t = spawn_emulator().await;
-    let response = t.http.get(t.url("/v1/nothing-here")).send().await.expect("request");
+    let response = t
+        .http
+        .get(t.url("/v1/nothing-here"))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

@@ -28,22 +28,34 @@ async fn status_faults_hit_count_matching_requests_then_stop() {
     t.control.add_fault(&f).await.expect("fault");
 
     // Another path is not affected.
-    assert_eq!(t.render_get(&acct.api_key, "/services").await.status(), StatusCode::OK);
+    assert_eq!(
+        t.render_get(&acct.api_key, "/services").await.status(),
+        StatusCode::OK
+    );
     for _ in 0..2 {
         let response = t.render_get(&acct.api_key, "/owners").await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body: Value = response.json().await.expect("json");
         assert!(body["message"].is_string());
     }
-    assert_eq!(t.render_get(&acct.api_key, "/owners").await.status(), StatusCode::OK);
+    assert_eq!(
+        t.render_get(&acct.api_key, "/owners").await.status(),
+        StatusCode::OK
+    );
 
     let mut gh = fault(Upstream::Github, "/user", FaultKind::Status, 5);
     gh.status = Some(502);
     t.control.add_fault(&gh).await.expect("fault");
     let user = t.control.create_github_user("octo").await.expect("user");
-    assert_eq!(t.github_get(Some(&user.token), "/user").await.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        t.github_get(Some(&user.token), "/user").await.status(),
+        StatusCode::BAD_GATEWAY
+    );
     t.control.clear_faults().await.expect("clear");
-    assert_eq!(t.github_get(Some(&user.token), "/user").await.status(), StatusCode::OK);
+    assert_eq!(
+        t.github_get(Some(&user.token), "/user").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -65,7 +77,10 @@ async fn delay_faults_hold_the_answer() {
         .await
         .expect_err("times out");
     assert!(error.is_timeout(), "{error}");
-    assert_eq!(t.render_get(&acct.api_key, "/owners").await.status(), StatusCode::OK);
+    assert_eq!(
+        t.render_get(&acct.api_key, "/owners").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -84,7 +99,10 @@ async fn drop_faults_close_the_connection_without_an_answer() {
         .await
         .expect_err("no answer");
     assert!(!error.is_status() && !error.is_timeout(), "{error}");
-    assert_eq!(t.render_get(&acct.api_key, "/services").await.status(), StatusCode::OK);
+    assert_eq!(
+        t.render_get(&acct.api_key, "/services").await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -105,15 +123,27 @@ async fn rate_limit_faults_answer_429_with_each_upstreams_headers() {
     let t = spawn_emulator().await;
     let acct = t.account("limited").await;
     let user = t.control.create_github_user("octo").await.expect("user");
-    t.control.add_fault(&fault(Upstream::Render, "", FaultKind::RateLimit, 1)).await.expect("fault");
-    t.control.add_fault(&fault(Upstream::Github, "", FaultKind::RateLimit, 1)).await.expect("fault");
+    t.control
+        .add_fault(&fault(Upstream::Render, "", FaultKind::RateLimit, 1))
+        .await
+        .expect("fault");
+    t.control
+        .add_fault(&fault(Upstream::Github, "", FaultKind::RateLimit, 1))
+        .await
+        .expect("fault");
 
     let render = t.render_get(&acct.api_key, "/services").await;
     assert_eq!(render.status(), StatusCode::TOO_MANY_REQUESTS);
     let headers = render.headers();
     assert_eq!(headers["ratelimit-remaining"], "0");
     assert!(headers.contains_key("ratelimit-limit") && headers.contains_key("ratelimit-reset"));
-    assert!(headers["retry-after"].to_str().expect("retry-after").parse::<u64>().is_ok());
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .expect("retry-after")
+            .parse::<u64>()
+            .is_ok()
+    );
     let body: Value = render.json().await.expect("json");
     assert!(body["message"].is_string());
 

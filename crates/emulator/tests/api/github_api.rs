@@ -11,10 +11,21 @@ async fn auth_rules_user_agent_schemes_and_revocation() {
     let t = spawn_emulator().await;
     let user = t.control.create_github_user("octo").await.expect("user");
 
-    let no_agent = t.http.get(t.url("/user")).bearer_auth(&user.token).send().await.expect("request");
+    let no_agent = t
+        .http
+        .get(t.url("/user"))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(no_agent.status(), StatusCode::FORBIDDEN);
 
-    let me: Value = t.github_get(Some(&user.token), "/user").await.json().await.expect("json");
+    let me: Value = t
+        .github_get(Some(&user.token), "/user")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(me["login"], "octo");
     assert_eq!(me["id"], user.id);
 
@@ -28,9 +39,17 @@ async fn auth_rules_user_agent_schemes_and_revocation() {
         .expect("request");
     assert_eq!(token_scheme.status(), StatusCode::OK);
     assert!(token_scheme.headers().contains_key("x-ratelimit-remaining"));
-    assert!(token_scheme.headers()["content-type"].to_str().expect("ct").starts_with("application/json"));
+    assert!(
+        token_scheme.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("application/json")
+    );
 
-    t.control.revoke_github_token(&user.token).await.expect("revoke");
+    t.control
+        .revoke_github_token(&user.token)
+        .await
+        .expect("revoke");
     let revoked = t.github_get(Some(&user.token), "/user").await;
     assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
     let body: Value = revoked.json().await.expect("json");
@@ -49,7 +68,12 @@ async fn repos_are_case_insensitive_and_private_ones_are_hidden() {
     secret.collaborators = vec!["Bob".into()];
     t.control.create_repo(&secret).await.expect("repo");
 
-    let mine: Value = t.github_get(Some(&owner.token), "/repos/ALICE/secret-app").await.json().await.expect("json");
+    let mine: Value = t
+        .github_get(Some(&owner.token), "/repos/ALICE/secret-app")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(mine["full_name"], "alice/Secret-App");
     assert_eq!(mine["private"], true);
     assert_eq!(mine["visibility"], "private");
@@ -57,7 +81,12 @@ async fn repos_are_case_insensitive_and_private_ones_are_hidden() {
     assert!(mine["description"].is_string() && mine["html_url"].is_string());
     assert_eq!(mine["permissions"]["admin"], true);
 
-    let shared: Value = t.github_get(Some(&friend.token), "/repos/alice/Secret-App").await.json().await.expect("json");
+    let shared: Value = t
+        .github_get(Some(&friend.token), "/repos/alice/Secret-App")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(shared["permissions"]["push"], true);
     assert_eq!(shared["permissions"]["admin"], false);
 
@@ -66,7 +95,9 @@ async fn repos_are_case_insensitive_and_private_ones_are_hidden() {
         assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
         let body: Value = hidden.json().await.expect("json");
         assert_eq!(body["message"], "Not Found");
-        let contents = t.github_get(token, "/repos/alice/Secret-App/contents/README.md").await;
+        let contents = t
+            .github_get(token, "/repos/alice/Secret-App/contents/README.md")
+            .await;
         assert_eq!(contents.status(), StatusCode::NOT_FOUND);
     }
 }
@@ -77,13 +108,30 @@ async fn contents_files_dirs_raw_and_empty_repos() {
     let user = t.control.create_github_user("octo").await.expect("user");
     let long = "x".repeat(200);
     t.control
-        .create_repo(&repo("octo", "app", false, &[("package.json", "{\"name\":\"app\"}"), ("src/index.js", &long), ("src/lib/util.js", "u")]))
+        .create_repo(&repo(
+            "octo",
+            "app",
+            false,
+            &[
+                ("package.json", "{\"name\":\"app\"}"),
+                ("src/index.js", &long),
+                ("src/lib/util.js", "u"),
+            ],
+        ))
         .await
         .expect("repo");
-    t.control.create_repo(&repo("octo", "empty", false, &[])).await.expect("empty repo");
+    t.control
+        .create_repo(&repo("octo", "empty", false, &[]))
+        .await
+        .expect("empty repo");
     let token = Some(user.token.as_str());
 
-    let file: Value = t.github_get(token, "/repos/octo/app/contents/src/index.js?ref=main").await.json().await.expect("json");
+    let file: Value = t
+        .github_get(token, "/repos/octo/app/contents/src/index.js?ref=main")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(file["type"], "file");
     assert_eq!(file["encoding"], "base64");
     assert_eq!(file["size"], 200);
@@ -106,21 +154,43 @@ async fn contents_files_dirs_raw_and_empty_repos() {
         .expect("raw");
     assert_eq!(raw.text().await.expect("text"), "{\"name\":\"app\"}");
 
-    let root: Value = t.github_get(token, "/repos/octo/app/contents/").await.json().await.expect("json");
+    let root: Value = t
+        .github_get(token, "/repos/octo/app/contents/")
+        .await
+        .json()
+        .await
+        .expect("json");
     let names: Vec<(&str, &str)> = root
         .as_array()
         .expect("array")
         .iter()
-        .map(|e| (e["name"].as_str().expect("name"), e["type"].as_str().expect("type")))
+        .map(|e| {
+            (
+                e["name"].as_str().expect("name"),
+                e["type"].as_str().expect("type"),
+            )
+        })
         .collect();
     assert_eq!(names, vec![("package.json", "file"), ("src", "dir")]);
-    let dir: Value = t.github_get(token, "/repos/octo/app/contents/src").await.json().await.expect("json");
+    let dir: Value = t
+        .github_get(token, "/repos/octo/app/contents/src")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(dir.as_array().expect("array").len(), 2);
     assert!(dir[0].get("content").is_none());
 
-    let missing = t.github_get(token, "/repos/octo/app/contents/nope.txt").await;
+    let missing = t
+        .github_get(token, "/repos/octo/app/contents/nope.txt")
+        .await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    let bad_ref = t.github_get(token, "/repos/octo/app/contents/package.json?ref=no-such-branch").await;
+    let bad_ref = t
+        .github_get(
+            token,
+            "/repos/octo/app/contents/package.json?ref=no-such-branch",
+        )
+        .await;
     assert_eq!(bad_ref.status(), StatusCode::NOT_FOUND);
     let empty = t.github_get(token, "/repos/octo/empty/contents/").await;
     assert_eq!(empty.status(), StatusCode::NOT_FOUND);
@@ -133,15 +203,29 @@ async fn trees_recurse_for_any_value_and_empty_repos_conflict() {
     let t = spawn_emulator().await;
     let user = t.control.create_github_user("octo").await.expect("user");
     t.control
-        .create_repo(&repo("octo", "mono", false, &[("apps/web/package.json", "{}"), ("Cargo.toml", "[workspace]")]))
+        .create_repo(&repo(
+            "octo",
+            "mono",
+            false,
+            &[
+                ("apps/web/package.json", "{}"),
+                ("Cargo.toml", "[workspace]"),
+            ],
+        ))
         .await
         .expect("repo");
-    t.control.create_repo(&repo("octo", "empty", false, &[])).await.expect("repo");
+    t.control
+        .create_repo(&repo("octo", "empty", false, &[]))
+        .await
+        .expect("repo");
     let token = Some(user.token.as_str());
 
     for flag in ["1", "0", "false"] {
         let tree: Value = t
-            .github_get(token, &format!("/repos/octo/mono/git/trees/main?recursive={flag}"))
+            .github_get(
+                token,
+                &format!("/repos/octo/mono/git/trees/main?recursive={flag}"),
+            )
             .await
             .json()
             .await
@@ -151,17 +235,34 @@ async fn trees_recurse_for_any_value_and_empty_repos_conflict() {
             .as_array()
             .expect("tree")
             .iter()
-            .map(|e| (e["path"].as_str().expect("path"), e["type"].as_str().expect("type")))
+            .map(|e| {
+                (
+                    e["path"].as_str().expect("path"),
+                    e["type"].as_str().expect("type"),
+                )
+            })
             .collect();
         assert_eq!(
             entries,
-            vec![("Cargo.toml", "blob"), ("apps", "tree"), ("apps/web", "tree"), ("apps/web/package.json", "blob")]
+            vec![
+                ("Cargo.toml", "blob"),
+                ("apps", "tree"),
+                ("apps/web", "tree"),
+                ("apps/web/package.json", "blob")
+            ]
         );
         assert_eq!(tree["tree"][0]["size"], 11);
     }
-    let shallow: Value = t.github_get(token, "/repos/octo/mono/git/trees/main").await.json().await.expect("json");
+    let shallow: Value = t
+        .github_get(token, "/repos/octo/mono/git/trees/main")
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(shallow["tree"].as_array().expect("tree").len(), 2);
 
-    let empty = t.github_get(token, "/repos/octo/empty/git/trees/main?recursive=1").await;
+    let empty = t
+        .github_get(token, "/repos/octo/empty/git/trees/main?recursive=1")
+        .await;
     assert_eq!(empty.status(), StatusCode::CONFLICT);
 }

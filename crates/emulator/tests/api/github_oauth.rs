@@ -24,7 +24,10 @@ fn query_param(location: &str, name: &str) -> Option<String> {
 
 async fn setup(t: &TestEmulator) -> OAuthApp {
     t.control.create_github_user("octo").await.expect("user");
-    t.control.create_oauth_app("http://127.0.0.1/callback").await.expect("app")
+    t.control
+        .create_oauth_app("http://127.0.0.1/callback")
+        .await
+        .expect("app")
 }
 
 /// Approve at once with `login=` and return the code from the redirect.
@@ -45,14 +48,23 @@ async fn authorize(t: &TestEmulator, app: &OAuthApp, redirect_uri: &str) -> Stri
         .await
         .expect("authorize");
     assert_eq!(response.status(), StatusCode::FOUND);
-    let location = response.headers()["location"].to_str().expect("location").to_owned();
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
     assert!(location.starts_with(redirect_uri), "{location}");
     assert_eq!(query_param(&location, "state").as_deref(), Some("st4te"));
     query_param(&location, "code").expect("code")
 }
 
 /// Exchange with HTTP Basic client credentials (the `oauth2` crate's default), JSON answer.
-async fn exchange_basic(t: &TestEmulator, app: &OAuthApp, code: &str, redirect_uri: &str, verifier: &str) -> Value {
+async fn exchange_basic(
+    t: &TestEmulator,
+    app: &OAuthApp,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Value {
     let response = t
         .http
         .post(t.url("/login/oauth/access_token"))
@@ -69,7 +81,12 @@ async fn exchange_basic(t: &TestEmulator, app: &OAuthApp, code: &str, redirect_u
         .expect("token request");
     // GitHub answers errors with 200 too.
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().expect("ct").starts_with("application/json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("application/json")
+    );
     response.json().await.expect("json")
 }
 
@@ -88,7 +105,12 @@ async fn login_flow_with_pkce_issues_a_working_token_and_codes_are_single_use() 
     assert_eq!(grant["token_type"], "bearer");
     assert_eq!(grant["scope"], "read:user,repo");
 
-    let user: Value = t.github_get(Some(token), "/user").await.json().await.expect("user");
+    let user: Value = t
+        .github_get(Some(token), "/user")
+        .await
+        .json()
+        .await
+        .expect("user");
     assert_eq!(user["login"], "octo");
 
     let reused = exchange_basic(&t, &app, &code, redirect, VERIFIER).await;
@@ -102,7 +124,10 @@ async fn login_flow_with_pkce_issues_a_working_token_and_codes_are_single_use() 
         .find(|r| r.path == "/login/oauth/access_token")
         .expect("logged");
     assert_eq!(token_call.upstream, Upstream::Github);
-    assert_eq!(token_call.credential_fingerprint, Some(emulator::fingerprint(&app.client_secret)));
+    assert_eq!(
+        token_call.credential_fingerprint,
+        Some(emulator::fingerprint(&app.client_secret))
+    );
 }
 
 #[tokio::test]
@@ -111,7 +136,14 @@ async fn a_wrong_pkce_verifier_is_rejected() {
     let app = setup(&t).await;
     let redirect = "http://127.0.0.1:5000/callback";
     let code = authorize(&t, &app, redirect).await;
-    let answer = exchange_basic(&t, &app, &code, redirect, "some-other-verifier-0123456789-0123456789").await;
+    let answer = exchange_basic(
+        &t,
+        &app,
+        &code,
+        redirect,
+        "some-other-verifier-0123456789-0123456789",
+    )
+    .await;
     assert_eq!(answer["error"], "bad_verification_code");
     assert!(answer.get("access_token").is_none());
 }
@@ -137,11 +169,21 @@ async fn body_credentials_get_a_form_encoded_answer_and_errors_are_checked() {
         .expect("token");
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.expect("text");
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes()).into_owned().collect();
-    assert!(pairs.iter().any(|(k, v)| k == "access_token" && v.starts_with("gho_")), "{text}");
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect();
+    assert!(
+        pairs
+            .iter()
+            .any(|(k, v)| k == "access_token" && v.starts_with("gho_")),
+        "{text}"
+    );
 
     let code = authorize(&t, &app, redirect).await;
-    let wrong_secret = OAuthApp { client_secret: "nope".into(), ..app.clone() };
+    let wrong_secret = OAuthApp {
+        client_secret: "nope".into(),
+        ..app.clone()
+    };
     let answer = exchange_basic(&t, &wrong_secret, &code, redirect, VERIFIER).await;
     assert_eq!(answer["error"], "incorrect_client_credentials");
 
@@ -164,14 +206,25 @@ async fn authorize_checks_client_and_redirect_uri() {
     let mismatch = t
         .http
         .get(t.url("/login/oauth/authorize"))
-        .query(&[("client_id", app.client_id.as_str()), ("redirect_uri", "http://evil.example/callback"), ("login", "octo"), ("state", "s")])
+        .query(&[
+            ("client_id", app.client_id.as_str()),
+            ("redirect_uri", "http://evil.example/callback"),
+            ("login", "octo"),
+            ("state", "s"),
+        ])
         .send()
         .await
         .expect("authorize");
     assert_eq!(mismatch.status(), StatusCode::FOUND);
     let location = mismatch.headers()["location"].to_str().expect("location");
-    assert!(location.starts_with("http://127.0.0.1/callback"), "{location}");
-    assert_eq!(query_param(location, "error").as_deref(), Some("redirect_uri_mismatch"));
+    assert!(
+        location.starts_with("http://127.0.0.1/callback"),
+        "{location}"
+    );
+    assert_eq!(
+        query_param(location, "error").as_deref(),
+        Some("redirect_uri_mismatch")
+    );
     assert!(query_param(location, "code").is_none());
 }
 
@@ -179,17 +232,27 @@ async fn authorize_checks_client_and_redirect_uri() {
 async fn without_login_a_picker_page_offers_users_and_cancel() {
     let t = spawn_emulator().await;
     let app = setup(&t).await;
-    t.control.create_github_user("hubot").await.expect("second user");
+    t.control
+        .create_github_user("hubot")
+        .await
+        .expect("second user");
     let response = t
         .http
         .get(t.url("/login/oauth/authorize"))
-        .query(&[("client_id", app.client_id.as_str()), ("redirect_uri", "http://127.0.0.1:7000/callback"), ("state", "xyz")])
+        .query(&[
+            ("client_id", app.client_id.as_str()),
+            ("redirect_uri", "http://127.0.0.1:7000/callback"),
+            ("state", "xyz"),
+        ])
         .send()
         .await
         .expect("authorize");
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.expect("page");
-    assert!(page.contains("Authorize as octo") && page.contains("Authorize as hubot"), "{page}");
+    assert!(
+        page.contains("Authorize as octo") && page.contains("Authorize as hubot"),
+        "{page}"
+    );
 
     let cancel = page
         .split("id=\"cancel\" href=\"")
@@ -198,7 +261,10 @@ async fn without_login_a_picker_page_offers_users_and_cancel() {
         .expect("cancel link")
         .replace("&amp;", "&");
     assert!(cancel.starts_with("http://127.0.0.1:7000/callback?"));
-    assert_eq!(query_param(&cancel, "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        query_param(&cancel, "error").as_deref(),
+        Some("access_denied")
+    );
     assert_eq!(query_param(&cancel, "state").as_deref(), Some("xyz"));
     assert!(query_param(&cancel, "error_description").is_some());
 

@@ -80,7 +80,13 @@ impl TestEmulator {
             .expect("account")
     }
 
-    pub async fn render(&self, method: reqwest::Method, key: &str, path: &str, body: Option<&Value>) -> reqwest::Response {
+    pub async fn render(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
         let mut request = self
             .http
             .request(method, self.url(&format!("/v1{path}")))
@@ -96,7 +102,14 @@ impl TestEmulator {
         self.render(reqwest::Method::GET, key, path, None).await
     }
 
-    pub async fn render_json(&self, method: reqwest::Method, key: &str, path: &str, body: Option<&Value>, expect: StatusCode) -> Value {
+    pub async fn render_json(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+        path: &str,
+        body: Option<&Value>,
+        expect: StatusCode,
+    ) -> Value {
         let response = self.render(method, key, path, body).await;
         let status = response.status();
         let text = response.text().await.expect("body");
@@ -117,10 +130,21 @@ impl TestEmulator {
     }
 
     /// Creates a web service and returns the `{service, deployId}` answer.
-    pub async fn create_web_service(&self, account: &RenderAccount, name: &str, repo: &str) -> Value {
+    pub async fn create_web_service(
+        &self,
+        account: &RenderAccount,
+        name: &str,
+        repo: &str,
+    ) -> Value {
         let body = web_service(&account.owner_id, name, repo);
-        self.render_json(reqwest::Method::POST, &account.api_key, "/services", Some(&body), StatusCode::CREATED)
-            .await
+        self.render_json(
+            reqwest::Method::POST,
+            &account.api_key,
+            "/services",
+            Some(&body),
+            StatusCode::CREATED,
+        )
+        .await
     }
 
     /// Poll a deploy until it reaches a terminal status (bounded, so a stuck clock fails the test).
