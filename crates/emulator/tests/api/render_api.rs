@@ -1,0 +1,710 @@
+//! Render REST v1: owners, services, deploys, env vars, logs, and key isolation.
+
+use std::collections::HashSet;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{spawn_emulator, web_service};
+
+#[tokio::test]
+async fn keys_see_only_their_own_owner_and_revoked_keys_are_unauthorized() {
+    let t = spawn_emulator().await;
+    let ada = t.account("ada").await;
+    let bob = t.account("bob").await;
+    assert!(ada.api_key.starts_with("rnd_") && ada.api_key.len() == 36);
+    assert!(ada.owner_id.starts_with("tea-") && ada.owner_id.len() == 24);
+
+    let owners = t
+        .render_json(Method::GET, &ada.api_key, "/owners", None, StatusCode::OK)
+        .await;
+    assert_eq!(owners.as_array().expect("array").len(), 1);
+    assert_eq!(owners[0]["owner"]["id"], ada.owner_id.as_str());
+    assert_eq!(owners[0]["owner"]["email"], "ada@example.com");
+    assert!(owners[0]["cursor"].is_string());
+    let other = t
+        .render_get(&ada.api_key, &format!("/owners/{}", bob.owner_id))
+        .await;
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
+    let user = t
+        .render_json(Method::GET, &ada.api_key, "/users", None, StatusCode::OK)
+        .await;
+    assert_eq!(user["name"], "ada");
+
+    let created = t
+        .create_web_service(&bob, "bobs", "https://github.com/b/r")
+        .await;
+    let bobs_id = created["service"]["id"].as_str().expect("id");
+    for path in [
+        format!("/services/{bobs_id}"),
+        format!("/services/{bobs_id}/deploys"),
+        format!("/services/{bobs_id}/env-vars"),
+    ] {
+        let response = t.render_get(&ada.api_key, &path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let body: Value = response.json().await.expect("json");
+        assert!(body["message"].is_string());
+    }
+    let list = t
+        .render_json(Method::GET, &ada.api_key, "/services", None, StatusCode::OK)
+        .await;
+    assert_eq!(list, json!([]));
+
+    let second_key = t.control.add_render_key(&ada.owner_id).await.expect("key");
+    assert_eq!(
+        t.render_get(&second_key, "/owners").await.status(),
+        StatusCode::OK
+    );
+    t.control
+        .revoke_render_key(&ada.api_key)
+        .await
+        .expect("revoke");
+    let revoked = t.render_get(&ada.api_key, "/owners").await;
+    assert_eq!(revoked.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = revoked.json().await.expect("json");
+    assert_eq!(body["message"], "unauthorized");
+    assert_eq!(
+        t.render_get("rnd_neverissued", "/services").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let anonymous = t
+        .http
+        .get(t.url("/v1/services"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.render_get(&second_key, "/owners").await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn every_service_type_is_created_with_its_shape() {
+    let t = spawn_emulator().await;
+    let acct = t.account("types").await;
+    let key = &acct.api_key;
+    let created = t
+        .create_web_service(&acct, "My Web", "https://github.com/o/r")
+        .await;
+    let service = &created["service"];
+    let id = service["id"].as_str().expect("id");
+    assert!(id.starts_with("srv-") && id.len() == 24);
+    assert!(
+        created["deployId"]
+            .as_str()
+            .expect("deployId")
+            .starts_with("dep-")
+    );
+    assert_eq!(service["slug"], "my-web");
+    assert_eq!(
+        service["serviceDetails"]["url"],
+        "https://my-web.onrender.com"
+    );
+    assert_eq!(
+        service["dashboardUrl"],
+        format!("https://dashboard.render.com/web/{id}")
+    );
+    assert_eq!(service["suspended"], "not_suspended");
+    assert_eq!(service["serviceDetails"]["plan"], "starter");
+    assert_eq!(service["serviceDetails"]["region"], "oregon");
+    let created_at = service["createdAt"].as_str().expect("createdAt");
+    assert_eq!(
+        created_at.len(),
+        "2025-01-13T16:41:48.081145Z".len(),
+        "{created_at}"
+    );
+    assert!(created_at.ends_with('Z'));
+
+    let cron = t
+        .render_json(Method::POST, key, "/services", Some(&json!({"type": "cron_job", "name": "nightly", "ownerId": acct.owner_id,
+            "repo": "https://github.com/o/r", "serviceDetails": {"runtime": "node", "schedule": "0 3 * * *",
+            "envSpecificDetails": {"buildCommand": "npm ci", "startCommand": "node job.js"}}})), StatusCode::CREATED)
+        .await;
+    let cron_id = cron["service"]["id"].as_str().expect("id");
+    assert!(cron_id.starts_with("crn-"));
+    assert_eq!(
+        cron["service"]["dashboardUrl"],
+        format!("https://dashboard.render.com/cron/{cron_id}")
+    );
+
+    let site = t
+        .render_json(Method::POST, key, "/services", Some(&json!({"type": "static_site", "name": "site", "ownerId": acct.owner_id,
+            "repo": "https://github.com/o/r", "serviceDetails": {"buildCommand": "npm run build", "publishPath": "dist"}})), StatusCode::CREATED)
+        .await;
+    assert_eq!(site["service"]["serviceDetails"]["publishPath"], "dist");
+    assert!(
+        site["service"]["dashboardUrl"]
+            .as_str()
+            .expect("url")
+            .contains("/static/")
+    );
+
+    for (kind, segment) in [
+        ("private_service", "pserv"),
+        ("background_worker", "worker"),
+    ] {
+        let body = json!({"type": kind, "name": kind, "ownerId": acct.owner_id, "repo": "https://github.com/o/r",
+            "serviceDetails": {"runtime": "go", "envSpecificDetails": {"buildCommand": "go build", "startCommand": "./app"}}});
+        let created = t
+            .render_json(
+                Method::POST,
+                key,
+                "/services",
+                Some(&body),
+                StatusCode::CREATED,
+            )
+            .await;
+        assert!(
+            created["service"]["dashboardUrl"]
+                .as_str()
+                .expect("url")
+                .contains(&format!("/{segment}/"))
+        );
+    }
+
+    // Validation and uniqueness.
+    let duplicate = t
+        .render(
+            Method::POST,
+            key,
+            "/services",
+            Some(&web_service(
+                &acct.owner_id,
+                "My Web",
+                "https://github.com/o/r",
+            )),
+        )
+        .await;
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+    let no_runtime = json!({"type": "web_service", "name": "x", "ownerId": acct.owner_id, "repo": "https://github.com/o/r", "serviceDetails": {}});
+    let bad = t
+        .render(Method::POST, key, "/services", Some(&no_runtime))
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body: Value = bad.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("runtime")
+    );
+    let no_name = json!({"type": "web_service", "ownerId": acct.owner_id});
+    assert_eq!(
+        t.render(Method::POST, key, "/services", Some(&no_name))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let bad_type = json!({"type": "database", "name": "x", "ownerId": acct.owner_id, "repo": "https://github.com/o/r"});
+    assert_eq!(
+        t.render(Method::POST, key, "/services", Some(&bad_type))
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let other_owner = web_service("tea-someoneelse0000000000", "y", "https://github.com/o/r");
+    assert_eq!(
+        t.render(Method::POST, key, "/services", Some(&other_owner))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn pagination_returns_every_service_exactly_once_and_filters_apply() {
+    let t = spawn_emulator().await;
+    let acct = t.account("pages").await;
+    let key = &acct.api_key;
+    for i in 0..45 {
+        t.create_web_service(&acct, &format!("svc-{i:02}"), "https://github.com/o/r")
+            .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!(
+                "/services?limit=10&cursor={}",
+                url::form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>()
+            ),
+            None => "/services?limit=10".to_owned(),
+        };
+        let page = t
+            .render_json(Method::GET, key, &path, None, StatusCode::OK)
+            .await;
+        let items = page.as_array().expect("array");
+        assert!(items.len() <= 10);
+        if items.is_empty() {
+            break;
+        }
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["service"]["name"].as_str().expect("name").to_owned()),
+        );
+        cursor = Some(
+            items.last().expect("last")["cursor"]
+                .as_str()
+                .expect("cursor")
+                .to_owned(),
+        );
+    }
+    assert_eq!(seen.len(), 45);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 45);
+
+    let default_page = t
+        .render_json(Method::GET, key, "/services", None, StatusCode::OK)
+        .await;
+    assert_eq!(default_page.as_array().expect("array").len(), 20);
+    assert_eq!(
+        t.render_get(key, "/services?limit=101").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        t.render_get(key, "/services?limit=0").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    let named = t
+        .render_json(
+            Method::GET,
+            key,
+            "/services?name=svc-03,svc-07",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(named.as_array().expect("array").len(), 2);
+    let typed = t
+        .render_json(
+            Method::GET,
+            key,
+            "/services?type=static_site&limit=100",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(typed, json!([]));
+    let by_owner = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!(
+                "/services?ownerId={}&region=oregon&limit=100",
+                acct.owner_id
+            ),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(by_owner.as_array().expect("array").len(), 45);
+
+    let first_id = named[0]["service"]["id"].as_str().expect("id").to_owned();
+    let suspend = t
+        .render(
+            Method::POST,
+            key,
+            &format!("/services/{first_id}/suspend"),
+            None,
+        )
+        .await;
+    assert_eq!(suspend.status(), StatusCode::ACCEPTED);
+    assert!(suspend.bytes().await.expect("body").is_empty());
+    let suspended = t
+        .render_json(
+            Method::GET,
+            key,
+            "/services?suspended=suspended",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(suspended.as_array().expect("array").len(), 1);
+    assert_eq!(suspended[0]["service"]["suspended"], "suspended");
+    assert_eq!(suspended[0]["service"]["suspenders"], json!(["user"]));
+    let resume = t
+        .render(
+            Method::POST,
+            key,
+            &format!("/services/{first_id}/resume"),
+            None,
+        )
+        .await;
+    assert_eq!(resume.status(), StatusCode::ACCEPTED);
+    let service = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{first_id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(service["suspended"], "not_suspended");
+
+    let deleted = t
+        .render(Method::DELETE, key, &format!("/services/{first_id}"), None)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(deleted.bytes().await.expect("body").is_empty());
+    assert_eq!(
+        t.render_get(key, &format!("/services/{first_id}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_trigger_while_a_deploy_runs_is_queued_with_an_empty_202() {
+    let t = spawn_emulator().await;
+    // Slow enough that the first deploy is certainly still running when the trigger arrives.
+    t.control.set_behavior(60_000, &[]).await.expect("behavior");
+    let acct = t.account("queue").await;
+    let key = &acct.api_key;
+    let created = t
+        .create_web_service(&acct, "slow", "https://github.com/o/app")
+        .await;
+    let id = created["service"]["id"].as_str().expect("id").to_owned();
+    for _ in 0..2 {
+        let queued = t
+            .render(
+                Method::POST,
+                key,
+                &format!("/services/{id}/deploys"),
+                Some(&json!({})),
+            )
+            .await;
+        assert_eq!(queued.status(), StatusCode::ACCEPTED);
+        assert!(queued.bytes().await.expect("body").is_empty());
+    }
+    // At most one deploy waits; it is listed first, as `queued`.
+    let list = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/deploys"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let statuses: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| d["deploy"]["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, vec!["queued", "created"]);
+    let queued = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/deploys?status=queued&limit=1"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(queued.as_array().expect("array").len(), 1);
+    assert!(queued[0]["deploy"].get("startedAt").is_none());
+}
+
+#[tokio::test]
+async fn deploys_go_live_and_a_newer_live_deploy_deactivates_the_previous_one() {
+    let t = spawn_emulator().await;
+    let acct = t.account("deploys").await;
+    let key = &acct.api_key;
+    let created = t
+        .create_web_service(&acct, "app", "https://github.com/o/app")
+        .await;
+    let id = created["service"]["id"].as_str().expect("id").to_owned();
+    let first = created["deployId"].as_str().expect("deployId").to_owned();
+
+    let live = t.wait_for_deploy(key, &id, &first).await;
+    assert_eq!(live["status"], "live");
+    assert!(live["finishedAt"].is_string() && live["startedAt"].is_string());
+    assert!(live["commit"]["id"].is_string());
+
+    // Nothing is running now, so a trigger answers 201 with the deploy.
+    let triggered = t
+        .render_json(
+            Method::POST,
+            key,
+            &format!("/services/{id}/deploys"),
+            Some(&json!({"clearCache": "clear"})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let second = triggered["id"].as_str().expect("id").to_owned();
+    assert!(second.starts_with("dep-"));
+    assert_eq!(triggered["status"], "created");
+    assert!(triggered.get("finishedAt").is_none());
+
+    let list = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/deploys"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| d["deploy"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, vec![second.as_str(), first.as_str()], "newest first");
+
+    assert_eq!(t.wait_for_deploy(key, &id, &second).await["status"], "live");
+    let first_now = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/deploys/{first}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(first_now["status"], "deactivated");
+    let only_live = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/deploys?status=live"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(only_live.as_array().expect("array").len(), 1);
+    assert_eq!(only_live[0]["deploy"]["id"], second.as_str());
+
+    let bad = t
+        .render(
+            Method::POST,
+            key,
+            &format!("/services/{id}/deploys"),
+            Some(&json!({"clearCache": "maybe"})),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let missing = t
+        .render_get(
+            key,
+            &format!("/services/{id}/deploys/dep-00000000000000000000"),
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn failing_repos_end_in_build_failed_with_error_lines_in_the_build_log() {
+    let t = spawn_emulator().await;
+    t.control
+        .set_behavior(crate::helpers::PHASE_MS, &["o/Broken"])
+        .await
+        .expect("behavior");
+    let acct = t.account("fails").await;
+    let key = &acct.api_key;
+    let good = t
+        .create_web_service(&acct, "good", "https://github.com/o/fine")
+        .await;
+    let bad = t
+        .create_web_service(&acct, "bad", "https://github.com/o/broken")
+        .await;
+
+    let bad_id = bad["service"]["id"].as_str().expect("id");
+    let failed = t
+        .wait_for_deploy(key, bad_id, bad["deployId"].as_str().expect("deploy"))
+        .await;
+    assert_eq!(failed["status"], "build_failed");
+    assert!(failed["finishedAt"].is_string());
+    let good_id = good["service"]["id"].as_str().expect("id");
+    let ok = t
+        .wait_for_deploy(key, good_id, good["deployId"].as_str().expect("deploy"))
+        .await;
+    assert_eq!(ok["status"], "live");
+
+    let logs_of = |id: &str| {
+        format!(
+            "/logs?ownerId={}&resource={id}&type=build&direction=forward&limit=100",
+            acct.owner_id
+        )
+    };
+    let bad_logs = t
+        .render_json(Method::GET, key, &logs_of(bad_id), None, StatusCode::OK)
+        .await;
+    let messages: Vec<&str> = bad_logs["logs"]
+        .as_array()
+        .expect("logs")
+        .iter()
+        .map(|l| l["message"].as_str().expect("message"))
+        .collect();
+    assert!(
+        messages[0].starts_with("==> Cloning from https://github.com/o/broken"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("Build failed")),
+        "{messages:?}"
+    );
+    assert!(bad_logs["logs"].as_array().expect("logs").iter().any(|l| {
+        l["labels"]
+            .as_array()
+            .expect("labels")
+            .contains(&json!({"name": "level", "value": "error"}))
+    }));
+    let good_logs = t
+        .render_json(Method::GET, key, &logs_of(good_id), None, StatusCode::OK)
+        .await;
+    let messages: Vec<&str> = good_logs["logs"]
+        .as_array()
+        .expect("logs")
+        .iter()
+        .map(|l| l["message"].as_str().expect("message"))
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Running build command 'npm ci'")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("Build successful")),
+        "{messages:?}"
+    );
+
+    let paged = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/logs?ownerId={}&resource={good_id}&limit=2", acct.owner_id),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(paged["hasMore"], true);
+    assert_eq!(paged["logs"].as_array().expect("logs").len(), 2);
+    let other = t.account("other").await;
+    let foreign = t
+        .render_get(
+            &other.api_key,
+            &format!("/logs?ownerId={}&resource={good_id}", acct.owner_id),
+        )
+        .await;
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        t.render_get(key, "/logs?resource=x").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn env_vars_put_replaces_the_whole_set() {
+    let t = spawn_emulator().await;
+    let acct = t.account("env").await;
+    let key = &acct.api_key;
+    let created = t
+        .create_web_service(&acct, "app", "https://github.com/o/r")
+        .await;
+    let id = created["service"]["id"].as_str().expect("id");
+    let base = format!("/services/{id}/env-vars");
+
+    let initial = t
+        .render_json(Method::GET, key, &base, None, StatusCode::OK)
+        .await;
+    assert_eq!(
+        initial[0]["envVar"],
+        json!({"key": "NODE_ENV", "value": "production"})
+    );
+    assert!(initial[0]["cursor"].is_string());
+
+    let replaced = t
+        .render_json(
+            Method::PUT,
+            key,
+            &base,
+            Some(&json!([{"key": "A", "value": "1"}, {"key": "SECRET", "generateValue": true}])),
+            StatusCode::OK,
+        )
+        .await;
+    let keys: Vec<&str> = replaced
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["envVar"]["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, vec!["A", "SECRET"]);
+    assert!(
+        !replaced[1]["envVar"]["value"]
+            .as_str()
+            .expect("value")
+            .is_empty()
+    );
+    assert_eq!(
+        t.render_get(key, &format!("{base}/NODE_ENV"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let one = t
+        .render_json(Method::GET, key, &format!("{base}/A"), None, StatusCode::OK)
+        .await;
+    assert_eq!(one, json!({"key": "A", "value": "1"}));
+    let updated = t
+        .render_json(
+            Method::PUT,
+            key,
+            &format!("{base}/A"),
+            Some(&json!({"value": "2"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(updated, json!({"key": "A", "value": "2"}));
+    t.render_json(
+        Method::PUT,
+        key,
+        &format!("{base}/B"),
+        Some(&json!({"value": "3"})),
+        StatusCode::OK,
+    )
+    .await;
+    let deleted = t
+        .render(Method::DELETE, key, &format!("{base}/A"), None)
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        t.render(Method::DELETE, key, &format!("{base}/A"), None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let all = t
+        .render_json(Method::GET, key, &base, None, StatusCode::OK)
+        .await;
+    let keys: Vec<&str> = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v["envVar"]["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, vec!["SECRET", "B"]);
+
+    let both = t
+        .render(
+            Method::PUT,
+            key,
+            &base,
+            Some(&json!([{"key": "X", "value": "1", "generateValue": true}])),
+        )
+        .await;
+    assert_eq!(both.status(), StatusCode::BAD_REQUEST);
+    let response = t.render_get(key, &base).await;
+    for header in ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"] {
+        assert!(response.headers().contains_key(header), "{header}");
+    }
+}
