@@ -352,8 +352,18 @@ async fn build_logs_of_a_failing_repo() {
         .build_logs(&key, &owner_id, &created.service.id, 100)
         .await
         .expect("logs");
-    assert!(!lines.is_empty());
-    assert!(lines.iter().all(|line| !line.is_empty()));
+    // Oldest first: the clone comes before the failure.
+    assert!(
+        lines[0].contains("Cloning from https://github.com/alice/broken"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .any(|line| line.contains("Build failed")),
+        "{lines:?}"
+    );
 }
 
 #[tokio::test]
@@ -643,4 +653,50 @@ fn requests_are_counted_by_upstream_and_status_class_only() {
     assert_eq!(render("4xx"), Some(1.0));
     assert!(!text.contains(key.expose_secret()));
     assert!(!text.contains("/v1"));
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let emu = spawn_emulator().await;
+    let (_, key) = emu.render_account("alice").await;
+    // A hostile or misconfigured upstream that points the client elsewhere.
+    let target = emu
+        .render_base()
+        .join("v1/owners")
+        .expect("url")
+        .to_string();
+    let redirector = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { axum::response::Redirect::temporary(&target) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+    let base = url::Url::parse(&format!("http://{addr}/v1")).expect("url");
+
+    let error = RenderClient::new(&base, Duration::from_secs(5))
+        .owners(&key)
+        .await
+        .expect_err("redirect refused");
+
+    assert!(
+        matches!(
+            error,
+            UpstreamError::Rejected {
+                upstream: Upstream::Render,
+                status: 307
+            }
+        ),
+        "{error:?}"
+    );
+    let followed = emu
+        .control
+        .requests()
+        .await
+        .expect("request log")
+        .iter()
+        .any(|r| r.path.starts_with("/v1/owners"));
+    assert!(!followed, "the key was not re-sent to the redirect target");
 }
