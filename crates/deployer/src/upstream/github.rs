@@ -247,8 +247,9 @@ impl GitHubApi for GitHubClient {
             Err(UpstreamError::NotFound(_)) => return Ok(None),
             Err(other) => return Err(other.into()),
         };
-        // With the raw media type a file comes back as raw bytes; JSON means
-        // the path is a directory (a listing) or a submodule, not a file.
+        // With the raw media type a file comes back as raw bytes
+        // (`application/vnd.github.v3.raw`); `application/json` means the path
+        // is a directory (a listing) or a submodule, not a file.
         let is_json = response
             .headers()
             .get(CONTENT_TYPE)

@@ -341,10 +341,11 @@ fn exchange(
         .get(client_id)
         .filter(|app| &app.client_secret == client_secret)
         .ok_or(TokenError::IncorrectClientCredentials)?;
-    if let Some(uri) = params.get("redirect_uri") {
-        if !redirect_uri_matches(&app.redirect_uri, uri) {
-            return Err(TokenError::RedirectUriMismatch);
-        }
+    if params
+        .get("redirect_uri")
+        .is_some_and(|uri| !redirect_uri_matches(&app.redirect_uri, uri))
+    {
+        return Err(TokenError::RedirectUriMismatch);
     }
     // A code is spent by its first presentation, whatever the outcome.
     let pending = params

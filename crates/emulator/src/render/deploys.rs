@@ -49,12 +49,14 @@ impl TriggerDeploy {
         }
         let trigger: Self = serde_json::from_slice(body)
             .map_err(|e| RenderError::BadRequest(format!("invalid request body: {e}")))?;
-        if let Some(clear) = trigger.clear_cache.as_deref() {
-            if !matches!(clear, "clear" | "do_not_clear") {
-                return Err(RenderError::BadRequest(
-                    "clearCache must be clear or do_not_clear".into(),
-                ));
-            }
+        if trigger
+            .clear_cache
+            .as_deref()
+            .is_some_and(|clear| !matches!(clear, "clear" | "do_not_clear"))
+        {
+            return Err(RenderError::BadRequest(
+                "clearCache must be clear or do_not_clear".into(),
+            ));
         }
         match trigger.deploy_mode.as_deref() {
             None | Some("build_and_deploy") => {}

@@ -52,8 +52,10 @@ pub(crate) async fn replace_env_vars(
     let mut guard = state.lock();
     let service = owned_service_mut(&mut guard, &key.owner_id, &id)?;
     service.env_vars = vars;
-    let all = ListQuery::parse(Some("limit=100"))?;
-    Ok(json_response(StatusCode::OK, list_json(service, &all)))
+    Ok(json_response(
+        StatusCode::OK,
+        list_json(service, &ListQuery::everything()),
+    ))
 }
 
 pub(crate) async fn get_env_var(

@@ -190,6 +190,15 @@ impl ListQuery {
         })
     }
 
+    /// No paging and no filters: for answers that carry the whole collection.
+    pub(crate) fn everything() -> Self {
+        Self {
+            limit: usize::MAX,
+            after: None,
+            filters: HashMap::new(),
+        }
+    }
+
     pub(crate) fn filter(&self, name: &str) -> Option<&[String]> {
         self.filters
             .get(name)

@@ -96,3 +96,53 @@ async fn unknown_routes_are_404() {
         .expect("request");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_binary_prints_its_base_url_first_and_serves_there() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_emulator"))
+        .args(["--listen", "127.0.0.1:0", "--phase-ms", "5"])
+        .args([
+            "--github-client-id",
+            "cid",
+            "--github-client-secret",
+            "secret",
+        ])
+        .args(["--github-redirect-uri", "http://127.0.0.1/callback"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("emulator binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let first_line = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .expect("read stdout")
+        .expect("a first line");
+    assert!(first_line.starts_with("http://127.0.0.1:"), "{first_line}");
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let unauthorized = http
+        .get(format!("{first_line}/v1/owners"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    // The app given on the command line is registered.
+    let control = Control::new(&first_line);
+    control.create_github_user("octo").await.expect("user");
+    let approved = http
+        .get(format!(
+            "{first_line}/login/oauth/authorize?client_id=cid&login=octo&state=s"
+        ))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(approved.status(), StatusCode::FOUND);
+    child.kill().await.expect("stop the emulator");
+}

@@ -359,7 +359,60 @@ async fn pagination_returns_every_service_exactly_once_and_filters_apply() {
 }
 
 #[tokio::test]
-async fn deploys_go_live_queue_with_202_and_deactivate_the_previous_one() {
+async fn a_trigger_while_a_deploy_runs_is_queued_with_an_empty_202() {
+    let t = spawn_emulator().await;
+    // Slow enough that the first deploy is certainly still running when the trigger arrives.
+    t.control.set_behavior(60_000, &[]).await.expect("behavior");
+    let acct = t.account("queue").await;
+    let key = &acct.api_key;
+    let created = t
+        .create_web_service(&acct, "slow", "https://github.com/o/app")
+        .await;
+    let id = created["service"]["id"].as_str().expect("id").to_owned();
+    for _ in 0..2 {
+        let queued = t
+            .render(
+                Method::POST,
+                key,
+                &format!("/services/{id}/deploys"),
+                Some(&json!({})),
+            )
+            .await;
+        assert_eq!(queued.status(), StatusCode::ACCEPTED);
+        assert!(queued.bytes().await.expect("body").is_empty());
+    }
+    // At most one deploy waits; it is listed first, as `queued`.
+    let list = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/deploys"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let statuses: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| d["deploy"]["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(statuses, vec!["queued", "created"]);
+    let queued = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/services/{id}/deploys?status=queued&limit=1"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(queued.as_array().expect("array").len(), 1);
+    assert!(queued[0]["deploy"].get("startedAt").is_none());
+}
+
+#[tokio::test]
+async fn deploys_go_live_and_a_newer_live_deploy_deactivates_the_previous_one() {
     let t = spawn_emulator().await;
     let acct = t.account("deploys").await;
     let key = &acct.api_key;
@@ -369,25 +422,25 @@ async fn deploys_go_live_queue_with_202_and_deactivate_the_previous_one() {
     let id = created["service"]["id"].as_str().expect("id").to_owned();
     let first = created["deployId"].as_str().expect("deployId").to_owned();
 
-    // The first deploy is still running: a trigger is queued, with an empty 202.
-    let queued = t
-        .render(
+    let live = t.wait_for_deploy(key, &id, &first).await;
+    assert_eq!(live["status"], "live");
+    assert!(live["finishedAt"].is_string() && live["startedAt"].is_string());
+    assert!(live["commit"]["id"].is_string());
+
+    // Nothing is running now, so a trigger answers 201 with the deploy.
+    let triggered = t
+        .render_json(
             Method::POST,
             key,
             &format!("/services/{id}/deploys"),
-            Some(&json!({})),
+            Some(&json!({"clearCache": "clear"})),
+            StatusCode::CREATED,
         )
         .await;
-    assert_eq!(queued.status(), StatusCode::ACCEPTED);
-    assert!(queued.bytes().await.expect("body").is_empty());
-
-    let live = t.wait_for_deploy(key, &id, &first).await;
-    assert!(
-        matches!(live["status"].as_str(), Some("live" | "deactivated")),
-        "{live}"
-    );
-    assert!(live["finishedAt"].is_string());
-    assert!(live["commit"]["id"].is_string());
+    let second = triggered["id"].as_str().expect("id").to_owned();
+    assert!(second.starts_with("dep-"));
+    assert_eq!(triggered["status"], "created");
+    assert!(triggered.get("finishedAt").is_none());
 
     let list = t
         .render_json(
@@ -398,12 +451,15 @@ async fn deploys_go_live_queue_with_202_and_deactivate_the_previous_one() {
             StatusCode::OK,
         )
         .await;
-    let list = list.as_array().expect("array");
-    assert_eq!(list.len(), 2);
-    let newest = list[0]["deploy"]["id"].as_str().expect("id").to_owned();
-    assert_eq!(list[1]["deploy"]["id"], first.as_str());
-    let newest = t.wait_for_deploy(key, &id, &newest).await;
-    assert_eq!(newest["status"], "live");
+    let ids: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| d["deploy"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, vec![second.as_str(), first.as_str()], "newest first");
+
+    assert_eq!(t.wait_for_deploy(key, &id, &second).await["status"], "live");
     let first_now = t
         .render_json(
             Method::GET,
@@ -414,7 +470,6 @@ async fn deploys_go_live_queue_with_202_and_deactivate_the_previous_one() {
         )
         .await;
     assert_eq!(first_now["status"], "deactivated");
-
     let only_live = t
         .render_json(
             Method::GET,
@@ -425,20 +480,8 @@ async fn deploys_go_live_queue_with_202_and_deactivate_the_previous_one() {
         )
         .await;
     assert_eq!(only_live.as_array().expect("array").len(), 1);
+    assert_eq!(only_live[0]["deploy"]["id"], second.as_str());
 
-    // With nothing running, a trigger answers 201 with the deploy.
-    let triggered = t
-        .render_json(
-            Method::POST,
-            key,
-            &format!("/services/{id}/deploys"),
-            Some(&json!({"clearCache": "clear"})),
-            StatusCode::CREATED,
-        )
-        .await;
-    assert!(triggered["id"].as_str().expect("id").starts_with("dep-"));
-    assert_eq!(triggered["status"], "created");
-    assert!(triggered.get("finishedAt").is_none());
     let bad = t
         .render(
             Method::POST,
@@ -448,6 +491,13 @@ async fn deploys_go_live_queue_with_202_and_deactivate_the_previous_one() {
         )
         .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let missing = t
+        .render_get(
+            key,
+            &format!("/services/{id}/deploys/dep-00000000000000000000"),
+        )
+        .await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
