@@ -368,13 +368,15 @@ render_enum!(InstancePlan, NameError::UnknownPlan, {
     Custom => "custom",
 });
 
-/// Render's defaults when nothing is chosen.
+/// Render's defaults when nothing is chosen (by hand: the enums come from a macro).
+#[allow(clippy::derivable_impls)]
 impl Default for Region {
     fn default() -> Self {
         Region::Oregon
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for InstancePlan {
     fn default() -> Self {
         InstancePlan::Starter
