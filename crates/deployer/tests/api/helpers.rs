@@ -47,12 +47,14 @@ impl Write for Capture {
 }
 
 /// Debug-level logs of every crate (ours, the emulator's, HTTP libraries),
-/// captured in memory; printed too when `TEST_LOG` is set.
+/// captured in memory; printed too when `TEST_LOG` is set. The test
+/// browsers' own cookie jar (`cookie_store`, never used by the service) is
+/// kept quiet: it logs the cookies it stores.
 fn init_logging() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug,hyper_util=info,h2=info,rustls=info")
+            .with_env_filter("debug,hyper_util=info,h2=info,rustls=info,cookie_store=info")
             .with_writer(|| Capture)
             .json()
             .try_init();
