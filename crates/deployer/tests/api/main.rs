@@ -6,3 +6,4 @@ mod auth;
 mod helpers;
 mod sessions;
 mod security;
+mod audit_metrics;
