@@ -26,7 +26,10 @@ fn one<'a>(events: &'a [Value], name: &str) -> &'a Value {
 }
 
 fn assert_request_facts(event: &Value, route: &str) {
-    assert!(event["request_id"].as_str().is_some_and(|r| r.len() >= 8), "{event}");
+    assert!(
+        event["request_id"].as_str().is_some_and(|r| r.len() >= 8),
+        "{event}"
+    );
     assert_eq!(event["route"], route, "{event}");
     assert_eq!(event["client_ip"], "127.0.0.1", "{event}");
     assert!(event["timestamp"].is_string() && event["hash"].is_string());
@@ -80,12 +83,23 @@ async fn every_flow_writes_its_audit_event() {
     assert_eq!(setup["render_owner_id"], alice.render.owner_id.as_str());
     assert_request_facts(setup, "/api/render/setup");
     let invalid = events_named(&events, "credential_invalid");
-    assert_eq!(invalid.len(), 3, "the fourth attempt was rate limited first");
-    assert!(invalid.iter().all(|e| e["reason"] == "bad_format" && e["status"] == "failure"));
+    assert_eq!(
+        invalid.len(),
+        3,
+        "the fourth attempt was rate limited first"
+    );
+    assert!(
+        invalid
+            .iter()
+            .all(|e| e["reason"] == "bad_format" && e["status"] == "failure")
+    );
     let cleared = one(&events, "credential_cleared");
     assert_eq!(cleared["render_owner_id"], alice.render.owner_id.as_str());
     let limited = one(&events, "rate_limited");
-    assert_eq!((limited["status"].as_str(), limited["reason"].as_str()), (Some("denied"), Some("render_setup")));
+    assert_eq!(
+        (limited["status"].as_str(), limited["reason"].as_str()),
+        (Some("denied"), Some("render_setup"))
+    );
     // The CSRF rejection is recorded without a user: the request was not trusted.
     assert!(events_named(&events, "csrf_rejected").is_empty());
 
@@ -106,7 +120,10 @@ async fn every_flow_writes_its_audit_event() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let csrf = one(&all, "csrf_rejected");
-    assert_eq!((csrf["status"].as_str(), csrf["reason"].as_str()), (Some("denied"), Some("missing_token")));
+    assert_eq!(
+        (csrf["status"].as_str(), csrf["reason"].as_str()),
+        (Some("denied"), Some("missing_token"))
+    );
     assert_request_facts(csrf, "/api/render/clear-credentials");
     let logout = one(&all, "logout");
     assert_eq!(logout["user_id"], user.as_str());
@@ -119,7 +136,13 @@ async fn every_flow_writes_its_audit_event() {
     for pair in all.windows(2) {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
     }
-    assert!(deployer::db::audit::verify(&app.state.db).await.unwrap().first_broken.is_none());
+    assert!(
+        deployer::db::audit::verify(&app.state.db)
+            .await
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -132,7 +155,11 @@ async fn audit_me_shows_only_the_callers_events() {
     bob.setup_key("rnd_bad").await;
     let alices = my_audit(&alice).await;
     assert!(!alices.is_empty());
-    assert!(alices.iter().all(|e| e["user_id"] == format!("github_{}", alice.github.id)));
+    assert!(
+        alices
+            .iter()
+            .all(|e| e["user_id"] == format!("github_{}", alice.github.id))
+    );
     assert!(events_named(&alices, "credential_invalid").is_empty());
     let bobs: Value = bare(USER_AGENT)
         .get(bob.path("/api/audit/me"))
@@ -145,7 +172,10 @@ async fn audit_me_shows_only_the_callers_events() {
         .unwrap();
     let bobs = bobs["events"].as_array().unwrap();
     assert_eq!(events_named(bobs, "credential_invalid").len(), 1);
-    assert!(bobs.iter().all(|e| e["user_id"] == format!("github_{}", bob.github.id)));
+    assert!(
+        bobs.iter()
+            .all(|e| e["user_id"] == format!("github_{}", bob.github.id))
+    );
 }
 
 fn alerts_of(events: &[Value], kind: &str) -> usize {
@@ -159,7 +189,10 @@ fn alerts_of(events: &[Value], kind: &str) -> usize {
 async fn failed_logins_alert_at_the_threshold() {
     let app = spawn_app().await;
     let http = client();
-    app.control.create_github_user("burst-mallory").await.unwrap();
+    app.control
+        .create_github_user("burst-mallory")
+        .await
+        .unwrap();
     let count_alerts = || async {
         app.state.audit.flush().await;
         let mut out = Vec::new();
@@ -186,13 +219,25 @@ async fn invalid_keys_alert_per_user_at_the_threshold() {
     let app = spawn_app().await;
     let mut alice = app.login("oracle-alice").await;
     for _ in 0..4 {
-        alice.setup_key(&format!("rnd_{}", uuid::Uuid::new_v4().simple())).await;
+        alice
+            .setup_key(&format!("rnd_{}", uuid::Uuid::new_v4().simple()))
+            .await;
     }
-    assert_eq!(alerts_of(&exported(&app, alice.github.id).await, "invalid_key_burst_user"), 0);
+    assert_eq!(
+        alerts_of(
+            &exported(&app, alice.github.id).await,
+            "invalid_key_burst_user"
+        ),
+        0
+    );
     alice.setup_key("rnd_bad").await;
     let events = exported(&app, alice.github.id).await;
     assert_eq!(alerts_of(&events, "invalid_key_burst_user"), 1);
-    assert_eq!(alerts_of(&events, "invalid_key_burst_ip"), 0, "10 per IP not reached");
+    assert_eq!(
+        alerts_of(&events, "invalid_key_burst_ip"),
+        0,
+        "10 per IP not reached"
+    );
 }
 
 #[tokio::test]
@@ -205,7 +250,10 @@ async fn too_many_sessions_alert_above_the_maximum() {
     let app = spawn_app_configured(&[], alerts).await;
     let alice = app.login("many-alice").await;
     let _second = alice.another_browser().await;
-    assert_eq!(alerts_of(&exported(&app, alice.github.id).await, "too_many_sessions"), 0);
+    assert_eq!(
+        alerts_of(&exported(&app, alice.github.id).await, "too_many_sessions"),
+        0
+    );
     let _third = alice.another_browser().await;
     let events = exported(&app, alice.github.id).await;
     assert_eq!(alerts_of(&events, "too_many_sessions"), 1);
@@ -250,8 +298,14 @@ async fn metrics_parse_and_move_without_user_labels() {
         total(&after, name, labels) > total(&before, name, labels)
     };
     assert!(moved("session_events_total", &[("event", "created")]));
-    assert!(moved("render_key_validations_total", &[("result", "valid")]));
-    assert!(moved("render_key_validations_total", &[("result", "invalid")]));
+    assert!(moved(
+        "render_key_validations_total",
+        &[("result", "valid")]
+    ));
+    assert!(moved(
+        "render_key_validations_total",
+        &[("result", "invalid")]
+    ));
     assert!(moved(
         "http_requests_total",
         &[("route", "/api/render/setup"), ("status", "200")]
@@ -267,7 +321,10 @@ async fn metrics_parse_and_move_without_user_labels() {
         .flat_map(|s| s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .collect();
     for (name, value) in &labels {
-        assert!(!["user", "user_id", "login", "repo"].contains(name), "{name}");
+        assert!(
+            !["user", "user_id", "login", "repo"].contains(name),
+            "{name}"
+        );
         assert_ne!(*value, id.as_str(), "a label carries the user id");
         assert!(!value.contains(&alice.render.owner_id), "{name}={value}");
     }
@@ -278,7 +335,10 @@ async fn metrics_need_the_token_when_one_is_set() {
     let app = spawn_app_with(&["--metrics-token=xyz"]).await;
     let http = bare(USER_AGENT);
     let url = format!("{}/metrics", app.url);
-    assert_eq!(http.get(&url).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        http.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     let wrong = http.get(&url).bearer_auth("xy").send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let right = http.get(&url).bearer_auth("xyz").send().await.unwrap();

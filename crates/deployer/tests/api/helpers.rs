@@ -132,7 +132,6 @@ pub async fn spawn_app_configured(extra: &[&str], alerts: AlertConfig) -> TestAp
             clock: clock.clone(),
             alerts,
             redis_prefix: format!("test:{}:", uuid::Uuid::new_v4()),
-            ..BuildOptions::default()
         },
     )
     .await
@@ -264,7 +263,12 @@ impl TestUser {
     }
 
     /// A GET with an explicit session cookie from a jar-less client.
-    pub async fn get_with_cookie(&self, p: &str, token: &str, user_agent: &str) -> reqwest::Response {
+    pub async fn get_with_cookie(
+        &self,
+        p: &str,
+        token: &str,
+        user_agent: &str,
+    ) -> reqwest::Response {
         bare(user_agent)
             .get(self.path(p))
             .header("cookie", format!("session={token}"))

@@ -51,9 +51,16 @@ async fn canary_secrets_never_leave_the_vault() {
 
     for wrong in [&bad_shape, &unknown] {
         let (status, body) = seen
-            .keep(alice.post("/api/render/setup", json!({ "api_key": wrong })).await)
+            .keep(
+                alice
+                    .post("/api/render/setup", json!({ "api_key": wrong }))
+                    .await,
+            )
             .await;
-        assert_eq!((status, &body["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("render_key_invalid")));
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (StatusCode::BAD_REQUEST, &json!("render_key_invalid"))
+        );
     }
     app.control
         .add_fault(&Fault {
@@ -67,7 +74,11 @@ async fn canary_secrets_never_leave_the_vault() {
         .await
         .unwrap();
     let (status, _) = seen
-        .keep(alice.post("/api/render/setup", json!({ "api_key": key })).await)
+        .keep(
+            alice
+                .post("/api/render/setup", json!({ "api_key": key }))
+                .await,
+        )
         .await;
     assert!(status.is_server_error());
     app.control.clear_faults().await.unwrap();
@@ -87,7 +98,11 @@ async fn canary_secrets_never_leave_the_vault() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     let (status, body) = seen
-        .keep(alice.post("/api/render/setup", json!({ "api_key": key })).await)
+        .keep(
+            alice
+                .post("/api/render/setup", json!({ "api_key": key }))
+                .await,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     alice.csrf = body["csrf_token"].as_str().map(str::to_owned);
@@ -175,33 +190,48 @@ async fn canary_secrets_never_leave_the_vault() {
 
 #[tokio::test]
 async fn the_store_dump_does_not_open_without_the_cookie() {
+    use deployer::session::store::StoredSession;
+    use deployer::session::vault::{Purpose, TokenKind, open};
+    use secrecy::{ExposeSecret, SecretString};
+
     let app = spawn_app().await;
     let mut alice = app.login("dump-alice").await;
     alice.setup_own_key().await;
     let dump = app.state.sessions.store().dump().await.unwrap();
     assert_eq!(dump.len(), 1);
-    let record: Value = serde_json::from_str(&dump[0]).unwrap();
-    assert!(record["render"]["sealed_key"].is_object() || record["render"]["sealed_key"].is_string());
-    // Whatever a reader of the store holds (the record, its store key), it
-    // is not a token: presented as a cookie, nothing opens.
-    let stolen = bare(USER_AGENT);
-    for candidate in dump.iter().chain(std::iter::once(&record.to_string())) {
-        let response = stolen
-            .get(alice.path("/api/render/status"))
-            .header("cookie", format!("session={}", urlencode_cookie(candidate)))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    }
-    // The Render key is in no plaintext form in the record.
-    assert!(!dump[0].contains(&alice.render.api_key));
-    let tail = &alice.render.api_key[4..];
-    assert!(!dump[0].contains(tail));
-}
+    assert!(
+        !dump[0].contains(&alice.render.api_key[4..]),
+        "no plaintext"
+    );
+    let record: StoredSession = serde_json::from_str(&dump[0]).unwrap();
+    let sealed = &record.render.expect("a sealed key").sealed_key;
 
-fn urlencode_cookie(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric()).take(43).collect()
+    // With the cookie the record opens (so the check below is meaningful)...
+    let token = SecretString::from(alice.session_token().unwrap());
+    let vault = app.state.sessions.vault();
+    let store_key = vault.store_key(TokenKind::Cookie, &token);
+    let opened = open(&token, &store_key, Purpose::RenderApiKey, sealed).unwrap();
+    assert_eq!(opened.expose_secret(), alice.render.api_key);
+    // ...and with whatever else an operator holds (the store key, the
+    // SECRET_KEY, another token) it does not.
+    let not_the_cookie = [
+        SecretString::from(store_key.as_str().to_owned()),
+        SecretString::from("t".repeat(40)),
+        SecretString::from(
+            deployer::credentials::SessionToken::generate()
+                .secret()
+                .expose_secret()
+                .to_owned(),
+        ),
+    ];
+    for guess in &not_the_cookie {
+        assert!(open(guess, &store_key, Purpose::RenderApiKey, sealed).is_err());
+    }
+    // Nor is the store key usable as a cookie.
+    let replay = alice
+        .get_with_cookie("/api/render/status", store_key.as_str(), USER_AGENT)
+        .await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
 }
 
 /// Render requests logged by the emulator since `from`.
@@ -241,7 +271,10 @@ async fn two_users_never_reach_each_others_key() {
     assert_eq!(status["github"]["login"], "iso-bob");
     assert_eq!(status["render"]["configured"], false, "B sees no key");
     let (code_status, code) = error_code(b.get("/api/render/services").await).await;
-    assert_eq!((code_status, code.as_str()), (StatusCode::BAD_REQUEST, "render_key_missing"));
+    assert_eq!(
+        (code_status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "render_key_missing")
+    );
     b.setup_own_key().await;
     b.get("/api/render/services").await;
     let cleared = b.post("/api/render/clear-credentials", json!({})).await;
@@ -282,7 +315,11 @@ async fn two_users_never_reach_each_others_key() {
         .unwrap();
     assert_eq!(mixed_clear.status(), StatusCode::OK);
     let calls = render_calls_since(&app, mark).await;
-    assert!(calls.iter().all(|c| c.credential_fingerprint.as_deref() != Some(fa.as_str())));
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.credential_fingerprint.as_deref() != Some(fa.as_str()))
+    );
     assert_eq!(status_of(&a).await["render"]["verified"], true);
 
     // A's cookie swapped into B's browser (another User-Agent): refused.
@@ -292,7 +329,10 @@ async fn two_users_never_reach_each_others_key() {
         .get_with_cookie("/api/render/services", &a_token, "bobs-browser/2.0")
         .await;
     assert_eq!(swapped.status(), StatusCode::UNAUTHORIZED);
-    assert!(render_calls_since(&app, mark).await.is_empty(), "A's key was not used");
+    assert!(
+        render_calls_since(&app, mark).await.is_empty(),
+        "A's key was not used"
+    );
 }
 
 #[tokio::test]
@@ -331,7 +371,10 @@ async fn csrf_failures_are_refused_and_change_nothing() {
     ];
     for attempt in attempts {
         let (status, code) = error_code(attempt.send().await.unwrap()).await;
-        assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "csrf_failed"));
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::FORBIDDEN, "csrf_failed")
+        );
         assert_eq!(status_of(&alice).await["render"]["configured"], true);
     }
 
@@ -359,7 +402,11 @@ async fn approved_callback(user: &TestUser, return_to: Option<&str>) -> url::Url
     let to_github = user.http.get(start).send().await.unwrap();
     let approved = user
         .http
-        .get(format!("{}&login={}", location(&to_github), user.github.login))
+        .get(format!(
+            "{}&login={}",
+            location(&to_github),
+            user.github.login
+        ))
         .send()
         .await
         .unwrap();
@@ -417,7 +464,12 @@ async fn oauth_callbacks_with_a_bad_state_make_no_session() {
         assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
     }
     assert_eq!(
-        app.state.sessions.store().count_user(alice.github.id).await.unwrap(),
+        app.state
+            .sessions
+            .store()
+            .count_user(alice.github.id)
+            .await
+            .unwrap(),
         0
     );
 }
@@ -441,21 +493,40 @@ async fn invalid_and_revoked_keys_are_reported_and_not_stored() {
     let mut alice = app.login("keys-alice").await;
     let before = alice.session_token().unwrap();
     let unknown = format!("rnd_{}", uuid::Uuid::new_v4().simple());
-    for wrong in ["rnd_short", "sk_live_abcdefghijklmnop", "rnd_has-a-dash-inside", unknown.as_str()] {
+    for wrong in [
+        "rnd_short",
+        "sk_live_abcdefghijklmnop",
+        "rnd_has-a-dash-inside",
+        unknown.as_str(),
+    ] {
         let (status, code) = error_code(alice.setup_key(wrong).await).await;
-        assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "render_key_invalid"), "{wrong}");
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "render_key_invalid"),
+            "{wrong}"
+        );
         assert_eq!(status_of(&alice).await["render"]["configured"], false);
     }
-    assert_eq!(alice.session_token().unwrap(), before, "no rotation on failure");
+    assert_eq!(
+        alice.session_token().unwrap(),
+        before,
+        "no rotation on failure"
+    );
 
     alice.setup_own_key().await;
     assert_eq!(status_of(&alice).await["render"]["verified"], true);
-    app.control.revoke_render_key(&alice.render.api_key).await.unwrap();
+    app.control
+        .revoke_render_key(&alice.render.api_key)
+        .await
+        .unwrap();
     let status = status_of(&alice).await;
     assert_eq!(status["render"]["configured"], true);
     assert_eq!(status["render"]["verified"], false);
     let (status, code) = error_code(alice.get("/api/render/services").await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "render_key_unverified"));
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "render_key_unverified")
+    );
 }
 
 #[tokio::test]
@@ -496,6 +567,7 @@ async fn render_faults_on_setup_are_upstream_unavailable_and_change_nothing() {
         assert_eq!(alice.session_token().unwrap(), token, "{kind:?}");
         assert_eq!(status_of(&alice).await["render"]["configured"], false);
     }
+    assert_eq!(app.render_count(&alice.render).await, 0, "nothing created");
 }
 
 #[tokio::test]
@@ -504,12 +576,19 @@ async fn setup_attempts_are_limited_per_user() {
     let mut alice = app.login("limit-alice").await;
     for _ in 0..3 {
         let (status, code) = error_code(alice.setup_key("rnd_bad").await).await;
-        assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "render_key_invalid"));
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "render_key_invalid")
+        );
     }
     let key = alice.render.api_key.clone();
     let limited = alice.setup_key(&key).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry >= 1);
     let (_, code) = error_code(limited).await;
     assert_eq!(code, "rate_limited");
@@ -614,7 +693,12 @@ async fn request_hygiene_and_headers() {
     ] {
         let response = alice.get(path).await;
         assert_common_headers(&response, api);
-        ids.insert(response.headers()["x-request-id"].to_str().unwrap().to_owned());
+        ids.insert(
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     assert_eq!(ids.len(), 5, "request ids are unique");
 }

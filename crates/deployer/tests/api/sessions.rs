@@ -27,9 +27,15 @@ pub fn events_named<'a>(events: &'a [Value], name: &str) -> Vec<&'a Value> {
 }
 
 async fn assert_dead(user: &crate::helpers::TestUser, token: &str) {
-    let (status, code) =
-        error_code(user.get_with_cookie("/api/render/status", token, USER_AGENT).await).await;
-    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let (status, code) = error_code(
+        user.get_with_cookie("/api/render/status", token, USER_AGENT)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
 }
 
 async fn assert_alive(user: &crate::helpers::TestUser, token: &str) {
@@ -84,7 +90,10 @@ async fn cookies_are_dead_after_logout_and_logout_everywhere() {
 
     let laptop = alice.another_browser().await;
     let phone = alice.another_browser().await;
-    let (laptop_token, phone_token) = (laptop.session_token().unwrap(), phone.session_token().unwrap());
+    let (laptop_token, phone_token) = (
+        laptop.session_token().unwrap(),
+        phone.session_token().unwrap(),
+    );
     assert_alive(&laptop, &laptop_token).await;
     assert_alive(&phone, &phone_token).await;
     let out = phone.post("/api/auth/logout-everywhere", json!({})).await;
@@ -92,7 +101,12 @@ async fn cookies_are_dead_after_logout_and_logout_everywhere() {
     assert_dead(&laptop, &laptop_token).await;
     assert_dead(&phone, &phone_token).await;
     assert_eq!(
-        app.state.sessions.store().count_user(alice.github.id).await.unwrap(),
+        app.state
+            .sessions
+            .store()
+            .count_user(alice.github.id)
+            .await
+            .unwrap(),
         0
     );
 }
@@ -102,14 +116,20 @@ async fn idle_sessions_expire_with_a_message_and_an_audit_event() {
     let app = spawn_app().await;
     let alice = app.login("idle-alice").await;
     app.clock.advance(Duration::from_secs(29 * 60));
-    assert_eq!(alice.get("/api/render/status").await.status(), StatusCode::OK);
+    assert_eq!(
+        alice.get("/api/render/status").await.status(),
+        StatusCode::OK
+    );
     app.clock.advance(Duration::from_secs(30 * 60 + 1));
     let response = alice.get("/api/render/status").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthenticated");
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("expired"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
         "{body}"
     );
     let events = exported(&app, alice.github.id).await;
@@ -129,13 +149,21 @@ async fn active_sessions_still_end_at_the_absolute_limit() {
     let alice = app.login("absolute-alice").await;
     for _ in 0..3 {
         app.clock.advance(Duration::from_secs(19 * 60));
-        assert_eq!(alice.get("/api/render/status").await.status(), StatusCode::OK);
+        assert_eq!(
+            alice.get("/api/render/status").await.status(),
+            StatusCode::OK
+        );
     }
     app.clock.advance(Duration::from_secs(4 * 60));
     let response = alice.get("/api/render/status").await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unauthenticated");
-    assert!(body["error"]["message"].as_str().unwrap().contains("expired"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
     let events = exported(&app, alice.github.id).await;
     assert_eq!(events_named(&events, "session_expired").len(), 1);
 }
