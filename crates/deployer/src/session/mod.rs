@@ -299,8 +299,10 @@ impl SessionManager {
                 user_id: record.user_id,
             });
         }
-        if let (Some(expected), Some(actual)) = (&record.client_hash, client_hash)
-            && expected != actual
+        // A request without a User-Agent does not match a session bound to
+        // one: otherwise a thief would just leave the header out.
+        if let Some(expected) = &record.client_hash
+            && client_hash != Some(expected.as_str())
         {
             self.store.delete(&key).await?;
             return Ok(LoadOutcome::ClientMismatch {

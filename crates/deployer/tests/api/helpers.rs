@@ -6,12 +6,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use clap::Parser;
+use deployer::alerts::AlertConfig;
 use deployer::app::{AppState, Application, BuildOptions};
 use deployer::clock::ManualClock;
 use deployer::config::{Config, ServeArgs};
 use emulator::control::{Control, GithubUser, RenderAccount};
 use emulator::{EmulatorConfig, RunningEmulator};
 use reqwest::StatusCode;
+use reqwest::cookie::{CookieStore, Jar};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -45,12 +47,14 @@ impl Write for Capture {
 }
 
 /// Debug-level logs of every crate (ours, the emulator's, HTTP libraries),
-/// captured in memory; printed too when `TEST_LOG` is set.
+/// captured in memory; printed too when `TEST_LOG` is set. The test
+/// browsers' own cookie jar (`cookie_store`, never used by the service) is
+/// kept quiet: it logs the cookies it stores.
 fn init_logging() {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug,hyper_util=info,h2=info,rustls=info")
+            .with_env_filter("debug,hyper_util=info,h2=info,rustls=info,cookie_store=info")
             .with_writer(|| Capture)
             .json()
             .try_init();
@@ -78,6 +82,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the emulator and the service; `extra` are `deployer serve` flags.
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+    spawn_app_configured(extra, AlertConfig::default()).await
+}
+
+/// As [`spawn_app_with`], with alert thresholds of the test's choosing. A flag
+/// in `extra` replaces the harness default of the same name.
+pub async fn spawn_app_configured(extra: &[&str], alerts: AlertConfig) -> TestApp {
     init_logging();
     let emulator = emulator::spawn(EmulatorConfig {
         phase_ms: 20,
@@ -110,6 +120,9 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         "--deploy-poll-interval=30ms".to_owned(),
         "--deploy-track-timeout=60s".to_owned(),
     ];
+    let flag_name = |arg: &str| arg.split('=').next().unwrap_or(arg).to_owned();
+    let overridden: Vec<String> = extra.iter().map(|a| flag_name(a)).collect();
+    argv.retain(|a| !overridden.contains(&flag_name(a)));
     argv.extend(extra.iter().map(|s| (*s).to_owned()));
     let config = Config::from_args(ServeOnly::parse_from(argv).serve).expect("valid config");
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
@@ -117,8 +130,8 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         config,
         BuildOptions {
             clock: clock.clone(),
+            alerts,
             redis_prefix: format!("test:{}:", uuid::Uuid::new_v4()),
-            ..BuildOptions::default()
         },
     )
     .await
@@ -136,12 +149,29 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     }
 }
 
+/// The User-Agent of every test browser (sessions are bound to it).
+pub const USER_AGENT: &str = "api-tests/1.0";
+
 /// A browser-like client: cookie jar, no redirects followed.
 pub fn client() -> reqwest::Client {
+    browser(Arc::new(Jar::default()), USER_AGENT)
+}
+
+/// A client with the given jar (so tests can read the session cookie) and User-Agent.
+pub fn browser(jar: Arc<Jar>, user_agent: &str) -> reqwest::Client {
     reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent("api-tests/1.0")
+        .user_agent(user_agent)
+        .build()
+        .expect("client")
+}
+
+/// A client without a cookie jar: what an attacker replaying a token uses.
+pub fn bare(user_agent: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(user_agent)
         .build()
         .expect("client")
 }
@@ -151,6 +181,7 @@ pub struct TestUser {
     pub github: GithubUser,
     pub render: RenderAccount,
     pub http: reqwest::Client,
+    pub jar: Arc<Jar>,
     pub csrf: Option<String>,
     pub url: String,
 }
@@ -172,14 +203,7 @@ impl TestApp {
             )
             .await
             .expect("render account");
-        let http = client();
-        let mut user = TestUser {
-            github,
-            render,
-            http,
-            csrf: None,
-            url: self.url.clone(),
-        };
+        let mut user = TestUser::new(github, render, &self.url);
         user.oauth_login(None).await;
         user
     }
@@ -207,6 +231,52 @@ impl TestApp {
 }
 
 impl TestUser {
+    fn new(github: GithubUser, render: RenderAccount, url: &str) -> Self {
+        let jar = Arc::new(Jar::default());
+        TestUser {
+            github,
+            render,
+            http: browser(jar.clone(), USER_AGENT),
+            jar,
+            csrf: None,
+            url: url.to_owned(),
+        }
+    }
+
+    /// The same GitHub user logging in from another browser: its own session.
+    pub async fn another_browser(&self) -> TestUser {
+        let mut other = TestUser::new(self.github.clone(), self.render.clone(), &self.url);
+        other.oauth_login(None).await;
+        other
+    }
+
+    /// The session token in this browser's cookie jar, if any.
+    pub fn session_token(&self) -> Option<String> {
+        let url: url::Url = self.url.parse().expect("url");
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|c| c.strip_prefix("session="))
+            .map(str::to_owned)
+    }
+
+    /// A GET with an explicit session cookie from a jar-less client.
+    pub async fn get_with_cookie(
+        &self,
+        p: &str,
+        token: &str,
+        user_agent: &str,
+    ) -> reqwest::Response {
+        bare(user_agent)
+            .get(self.path(p))
+            .header("cookie", format!("session={token}"))
+            .send()
+            .await
+            .expect("get")
+    }
+
     /// Runs the OAuth dance; returns the callback's response.
     pub async fn oauth_login(&mut self, return_to: Option<&str>) -> reqwest::Response {
         let mut start = format!("{}/api/auth/github/login", self.url);

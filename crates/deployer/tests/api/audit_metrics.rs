@@ -1,0 +1,347 @@
+//! Issue 5: the audit trail each flow writes, security alerts at their
+//! thresholds, and the Prometheus endpoint.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use deployer::alerts::{AlertConfig, Threshold};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TestApp, TestUser, USER_AGENT, bare, client, location, spawn_app, spawn_app_configured,
+    spawn_app_with,
+};
+use crate::sessions::{events_named, exported};
+
+async fn my_audit(user: &TestUser) -> Vec<Value> {
+    let page: Value = user.get("/api/audit/me").await.json().await.unwrap();
+    page["events"].as_array().unwrap().clone()
+}
+
+fn one<'a>(events: &'a [Value], name: &str) -> &'a Value {
+    let found = events_named(events, name);
+    assert_eq!(found.len(), 1, "one {name} in {events:#?}");
+    found[0]
+}
+
+fn assert_request_facts(event: &Value, route: &str) {
+    assert!(
+        event["request_id"].as_str().is_some_and(|r| r.len() >= 8),
+        "{event}"
+    );
+    assert_eq!(event["route"], route, "{event}");
+    assert_eq!(event["client_ip"], "127.0.0.1", "{event}");
+    assert!(event["timestamp"].is_string() && event["hash"].is_string());
+}
+
+/// A callback whose state was tampered with: a failed login from this IP.
+async fn failed_login(app: &TestApp, http: &reqwest::Client, login: &str) {
+    let to_github = http
+        .get(format!("{}/api/auth/github/login", app.url))
+        .send()
+        .await
+        .unwrap();
+    let approved = http
+        .get(format!("{}&login={login}", location(&to_github)))
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&approved).replace("state=", "state=x");
+    let response = http.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn every_flow_writes_its_audit_event() {
+    let app = spawn_app_with(&["--rate-limit-setup-user=4/1m"]).await;
+    let mut alice = app.login("audit-alice").await;
+    let user = format!("github_{}", alice.github.id);
+
+    alice.setup_own_key().await;
+    alice.setup_key("rnd_bad").await;
+    alice.post("/api/render/clear-credentials", json!({})).await;
+    let csrf = alice
+        .http
+        .post(alice.path("/api/render/clear-credentials"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csrf.status(), StatusCode::FORBIDDEN);
+    for _ in 0..3 {
+        alice.setup_key("rnd_bad").await;
+    }
+
+    let events = my_audit(&alice).await;
+    assert!(events.iter().all(|e| e["user_id"] == user.as_str()));
+    let login = one(&events, "login_succeeded");
+    assert_eq!(login["status"], "success");
+    assert_request_facts(login, "/api/auth/github/callback");
+    let setup = one(&events, "credential_setup");
+    assert_eq!(setup["status"], "success");
+    assert_eq!(setup["render_owner_id"], alice.render.owner_id.as_str());
+    assert_request_facts(setup, "/api/render/setup");
+    let invalid = events_named(&events, "credential_invalid");
+    assert_eq!(
+        invalid.len(),
+        3,
+        "the fourth attempt was rate limited first"
+    );
+    assert!(
+        invalid
+            .iter()
+            .all(|e| e["reason"] == "bad_format" && e["status"] == "failure")
+    );
+    let cleared = one(&events, "credential_cleared");
+    assert_eq!(cleared["render_owner_id"], alice.render.owner_id.as_str());
+    let limited = one(&events, "rate_limited");
+    assert_eq!(
+        (limited["status"].as_str(), limited["reason"].as_str()),
+        (Some("denied"), Some("render_setup"))
+    );
+    // The CSRF rejection is recorded without a user: the request was not trusted.
+    assert!(events_named(&events, "csrf_rejected").is_empty());
+
+    let laptop = alice.another_browser().await;
+    laptop.post("/api/auth/logout", json!({})).await;
+    let phone = alice.another_browser().await;
+    phone.post("/api/auth/logout-everywhere", json!({})).await;
+    failed_login(&app, &client(), "audit-alice").await;
+
+    app.state.audit.flush().await;
+    let mut out = Vec::new();
+    deployer::db::audit::export(&app.state.db, None, None, &mut out)
+        .await
+        .unwrap();
+    let all: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let csrf = one(&all, "csrf_rejected");
+    assert_eq!(
+        (csrf["status"].as_str(), csrf["reason"].as_str()),
+        (Some("denied"), Some("missing_token"))
+    );
+    assert_request_facts(csrf, "/api/render/clear-credentials");
+    let logout = one(&all, "logout");
+    assert_eq!(logout["user_id"], user.as_str());
+    let everywhere = one(&all, "logout_everywhere");
+    assert_eq!(everywhere["user_id"], user.as_str());
+    let failed = one(&all, "login_failed");
+    assert_eq!(failed["reason"], "state_mismatch");
+    assert_eq!(failed["user_id"], Value::Null);
+    // Every line chains to the one before.
+    for pair in all.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+    assert!(
+        deployer::db::audit::verify(&app.state.db)
+            .await
+            .unwrap()
+            .first_broken
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn audit_me_shows_only_the_callers_events() {
+    let app = spawn_app().await;
+    let mut alice = app.login("mine-alice").await;
+    let mut bob = app.login("mine-bob").await;
+    alice.setup_own_key().await;
+    bob.setup_own_key().await;
+    bob.setup_key("rnd_bad").await;
+    let alices = my_audit(&alice).await;
+    assert!(!alices.is_empty());
+    assert!(
+        alices
+            .iter()
+            .all(|e| e["user_id"] == format!("github_{}", alice.github.id))
+    );
+    assert!(events_named(&alices, "credential_invalid").is_empty());
+    let bobs: Value = bare(USER_AGENT)
+        .get(bob.path("/api/audit/me"))
+        .bearer_auth(&bob.github.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bobs = bobs["events"].as_array().unwrap();
+    assert_eq!(events_named(bobs, "credential_invalid").len(), 1);
+    assert!(
+        bobs.iter()
+            .all(|e| e["user_id"] == format!("github_{}", bob.github.id))
+    );
+}
+
+fn alerts_of(events: &[Value], kind: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e["event"] == "security_alert" && e["alert"] == kind)
+        .count()
+}
+
+#[tokio::test]
+async fn failed_logins_alert_at_the_threshold() {
+    let app = spawn_app().await;
+    let http = client();
+    app.control
+        .create_github_user("burst-mallory")
+        .await
+        .unwrap();
+    let count_alerts = || async {
+        app.state.audit.flush().await;
+        let mut out = Vec::new();
+        deployer::db::audit::export(&app.state.db, None, None, &mut out)
+            .await
+            .unwrap();
+        let all: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        alerts_of(&all, "failed_login_burst")
+    };
+    for _ in 0..9 {
+        failed_login(&app, &http, "burst-mallory").await;
+    }
+    assert_eq!(count_alerts().await, 0, "below the threshold of 10");
+    failed_login(&app, &http, "burst-mallory").await;
+    assert_eq!(count_alerts().await, 1, "at the threshold");
+}
+
+#[tokio::test]
+async fn invalid_keys_alert_per_user_at_the_threshold() {
+    let app = spawn_app().await;
+    let mut alice = app.login("oracle-alice").await;
+    for _ in 0..4 {
+        alice
+            .setup_key(&format!("rnd_{}", uuid::Uuid::new_v4().simple()))
+            .await;
+    }
+    assert_eq!(
+        alerts_of(
+            &exported(&app, alice.github.id).await,
+            "invalid_key_burst_user"
+        ),
+        0
+    );
+    alice.setup_key("rnd_bad").await;
+    let events = exported(&app, alice.github.id).await;
+    assert_eq!(alerts_of(&events, "invalid_key_burst_user"), 1);
+    assert_eq!(
+        alerts_of(&events, "invalid_key_burst_ip"),
+        0,
+        "10 per IP not reached"
+    );
+}
+
+#[tokio::test]
+async fn too_many_sessions_alert_above_the_maximum() {
+    let alerts = AlertConfig {
+        max_sessions_per_user: 2,
+        failed_logins_per_ip: Threshold::new(10, Duration::from_secs(300)).unwrap(),
+        ..AlertConfig::default()
+    };
+    let app = spawn_app_configured(&[], alerts).await;
+    let alice = app.login("many-alice").await;
+    let _second = alice.another_browser().await;
+    assert_eq!(
+        alerts_of(&exported(&app, alice.github.id).await, "too_many_sessions"),
+        0
+    );
+    let _third = alice.another_browser().await;
+    let events = exported(&app, alice.github.id).await;
+    assert_eq!(alerts_of(&events, "too_many_sessions"), 1);
+}
+
+async fn scrape(http: &reqwest::Client, url: &str) -> (String, prometheus_parse::Scrape) {
+    let response = http.get(format!("{url}/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("Prometheus text format");
+    (text, scrape)
+}
+
+/// Sum of a metric's samples whose labels include `labels`.
+fn total(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_without_user_labels() {
+    let app = spawn_app().await;
+    let http = bare(USER_AGENT);
+    let (_, before) = scrape(&http, &app.url).await;
+    let mut alice = app.login("metrics-alice-7f3k").await;
+    alice.setup_own_key().await;
+    alice.setup_key("rnd_bad").await;
+    let (text, after) = scrape(&http, &app.url).await;
+
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        total(&after, name, labels) > total(&before, name, labels)
+    };
+    assert!(moved("session_events_total", &[("event", "created")]));
+    assert!(moved(
+        "render_key_validations_total",
+        &[("result", "valid")]
+    ));
+    assert!(moved(
+        "render_key_validations_total",
+        &[("result", "invalid")]
+    ));
+    assert!(moved(
+        "http_requests_total",
+        &[("route", "/api/render/setup"), ("status", "200")]
+    ));
+    assert!(moved("upstream_requests_total", &[]));
+    assert!(total(&after, "sessions_active", &[]) >= 1.0);
+
+    assert!(!text.contains("metrics-alice-7f3k"));
+    let id = alice.github.id.to_string();
+    let labels: HashMap<&str, &str> = after
+        .samples
+        .iter()
+        .flat_map(|s| s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect();
+    for (name, value) in &labels {
+        assert!(
+            !["user", "user_id", "login", "repo"].contains(name),
+            "{name}"
+        );
+        assert_ne!(*value, id.as_str(), "a label carries the user id");
+        assert!(!value.contains(&alice.render.owner_id), "{name}={value}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_when_one_is_set() {
+    let app = spawn_app_with(&["--metrics-token=xyz"]).await;
+    let http = bare(USER_AGENT);
+    let url = format!("{}/metrics", app.url);
+    assert_eq!(
+        http.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = http.get(&url).bearer_auth("xy").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = http.get(&url).bearer_auth("xyz").send().await.unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    assert!(right.text().await.unwrap().contains("http_requests_total"));
+}
