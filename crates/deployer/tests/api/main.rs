@@ -3,4 +3,7 @@
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 mod auth;
+mod deploy;
+mod deploy_faults;
 mod helpers;
+mod plan;
