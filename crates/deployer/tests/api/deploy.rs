@@ -223,22 +223,10 @@ async fn env_var_values_reach_render_and_nothing_else() {
     alice.wait_terminal(second["id"].as_str().unwrap()).await;
 
     let service_id = services(&view)[0]["service_id"].as_str().unwrap();
-    let vars: Vec<Value> = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/services/{service_id}/env-vars",
-            app.emulator.base_url()
-        ))
-        .bearer_auth(&alice.render.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let vars = render_env_vars(&app, &alice, service_id).await;
     assert!(
-        vars.iter()
-            .any(|v| v["envVar"]["key"] == "CANARY_VALUE" && v["envVar"]["value"] == canary),
-        "{vars:?}"
+        vars.contains(&("CANARY_VALUE".to_owned(), canary.clone())),
+        "the value is not on Render"
     );
 
     for path in [
@@ -262,6 +250,71 @@ async fn env_var_values_reach_render_and_nothing_else() {
     seen.push(captured_logs());
     for text in &seen {
         assert!(!text.contains(&canary), "the env var value leaked: {text}");
+    }
+}
+
+/// A service's env vars as Render holds them, read with the owner's key.
+async fn render_env_vars(app: &TestApp, user: &TestUser, service_id: &str) -> Vec<(String, String)> {
+    let page: Vec<Value> = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/services/{service_id}/env-vars",
+            app.emulator.base_url()
+        ))
+        .bearer_auth(&user.render.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page.iter()
+        .map(|v| {
+            let var = &v["envVar"];
+            (
+                var["key"].as_str().unwrap().to_owned(),
+                var["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_redeploy_keeps_generated_values_and_earlier_variables() {
+    let app = spawn_app().await;
+    let alice = ready_user(&app, "alice").await;
+    app.seed_demo_repos("alice").await;
+    let first = alice
+        .deploy(json!({
+            "github_repo": "alice/shop-monorepo",
+            "env_vars": [{ "key": "FIRST", "value": "one" }],
+        }))
+        .await;
+    let view = alice.wait_terminal(first["id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "live");
+    let api_id = services(&view)[0]["service_id"].as_str().unwrap().to_owned();
+    let before = render_env_vars(&app, &alice, &api_id).await;
+    let secret = |vars: &[(String, String)]| {
+        vars.iter()
+            .find(|(k, _)| k == "SECRET_TOKEN")
+            .map(|(_, v)| v.clone())
+            .expect("SECRET_TOKEN is set")
+    };
+
+    let again = alice
+        .deploy(json!({
+            "github_repo": "alice/shop-monorepo",
+            "env_vars": [{ "key": "SECOND", "value": "two" }],
+        }))
+        .await;
+    alice.wait_terminal(again["id"].as_str().unwrap()).await;
+    let after = render_env_vars(&app, &alice, &api_id).await;
+    assert_eq!(
+        secret(&after),
+        secret(&before),
+        "a redeploy must not rotate a generated secret"
+    );
+    for key in ["FIRST", "SECOND"] {
+        assert!(after.iter().any(|(k, _)| k == key), "{key} missing: {after:?}");
     }
 }
 
