@@ -93,12 +93,23 @@ impl Deployments {
         }
     }
 
-    pub fn subscribe(&self, id: Uuid) -> broadcast::Receiver<DeploymentEvent> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        channels
-            .entry(id)
-            .or_insert_with(|| broadcast::channel(64).0)
-            .subscribe()
+    /// Opens the channel of a deployment about to be tracked; [`Self::finish`] closes it.
+    fn open(&self, id: Uuid) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, broadcast::channel(64).0);
+    }
+
+    /// `None` unless the deployment is being tracked by this instance. A
+    /// listener never creates a channel: one created for a finished or
+    /// unknown deployment would never close, and would never be freed.
+    pub fn subscribe(&self, id: Uuid) -> Option<broadcast::Receiver<DeploymentEvent>> {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .map(broadcast::Sender::subscribe)
     }
 
     fn publish(&self, event: DeploymentEvent) {
@@ -564,6 +575,7 @@ impl AppState {
         self.audit.record(event);
         metrics::counter!(telemetry::DEPLOYMENTS, "result" => "requested").increment(1);
 
+        self.deployments.open(id);
         let tracker = self.clone();
         let tracked = record.clone();
         let ctx = ctx.clone();

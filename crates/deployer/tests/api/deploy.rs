@@ -140,21 +140,8 @@ fn sse_events(body: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-#[tokio::test]
-async fn events_stream_a_snapshot_then_status_changes_until_done() {
-    let app = spawn_app().await;
-    // Slow phases, so the stream is open while the deploy moves.
-    app.control.set_behavior(150, &[]).await.unwrap();
-    let alice = ready_user(&app, "alice").await;
-    app.seed_demo_repos("alice").await;
-    let started = alice
-        .deploy(json!({ "github_repo": "alice/node-hello" }))
-        .await;
-    let id = started["id"].as_str().unwrap();
-
-    let response = alice
-        .get(&format!("/api/render/deployments/{id}/events"))
-        .await;
+/// Reads an SSE body to its end (bounded), then parses it.
+async fn read_events(response: reqwest::Response) -> (String, Vec<(String, Value)>) {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()["content-type"]
@@ -171,8 +158,46 @@ async fn events_stream_a_snapshot_then_status_changes_until_done() {
     })
     .await;
     assert!(read.is_ok(), "the stream did not end: {body}");
-
     let events = sse_events(&body);
+    (body, events)
+}
+
+#[tokio::test]
+async fn events_of_a_finished_deployment_are_its_snapshot_alone() {
+    let app = spawn_app().await;
+    let alice = ready_user(&app, "alice").await;
+    app.seed_demo_repos("alice").await;
+    let started = alice
+        .deploy(json!({ "github_repo": "alice/node-hello" }))
+        .await;
+    let id = started["id"].as_str().unwrap();
+    alice.wait_terminal(id).await;
+
+    let response = alice
+        .get(&format!("/api/render/deployments/{id}/events"))
+        .await;
+    let (body, events) = read_events(response).await;
+    assert_eq!(events.len(), 1, "{body}");
+    assert_eq!(events[0].0, "snapshot");
+    assert_eq!(events[0].1["status"], "live");
+}
+
+#[tokio::test]
+async fn events_stream_a_snapshot_then_status_changes_until_done() {
+    let app = spawn_app().await;
+    // Slow phases, so the stream is open while the deploy moves.
+    app.control.set_behavior(150, &[]).await.unwrap();
+    let alice = ready_user(&app, "alice").await;
+    app.seed_demo_repos("alice").await;
+    let started = alice
+        .deploy(json!({ "github_repo": "alice/node-hello" }))
+        .await;
+    let id = started["id"].as_str().unwrap();
+
+    let response = alice
+        .get(&format!("/api/render/deployments/{id}/events"))
+        .await;
+    let (body, events) = read_events(response).await;
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"snapshot"), "{body}");
     assert_eq!(names.last(), Some(&"done"), "{body}");
