@@ -31,7 +31,9 @@ fn assert_live_with_urls(view: &Value, names: &[&str]) {
     for service in services(view) {
         assert_eq!(service["deploy_status"], "live", "{view}");
         assert!(
-            service["url"].as_str().is_some_and(|u| u.starts_with("https://")),
+            service["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("https://")),
             "{view}"
         );
     }
@@ -115,7 +117,11 @@ async fn a_failing_build_ends_failed_with_its_build_log() {
         .await;
     let view = alice.wait_terminal(started["id"].as_str().unwrap()).await;
     assert_eq!(view["status"], "failed", "{view}");
-    assert_eq!(services(&view)[0]["deploy_status"], "build_failed", "{view}");
+    assert_eq!(
+        services(&view)[0]["deploy_status"],
+        "build_failed",
+        "{view}"
+    );
     let logs = view["build_logs"].as_array().unwrap();
     assert_eq!(logs.len(), 1, "{view}");
     assert_eq!(logs[0]["service_id"], services(&view)[0]["service_id"]);
@@ -279,7 +285,11 @@ async fn env_var_values_reach_render_and_nothing_else() {
 }
 
 /// A service's env vars as Render holds them, read with the owner's key.
-async fn render_env_vars(app: &TestApp, user: &TestUser, service_id: &str) -> Vec<(String, String)> {
+async fn render_env_vars(
+    app: &TestApp,
+    user: &TestUser,
+    service_id: &str,
+) -> Vec<(String, String)> {
     let page: Vec<Value> = reqwest::Client::new()
         .get(format!(
             "{}/v1/services/{service_id}/env-vars",
@@ -316,7 +326,10 @@ async fn a_redeploy_keeps_generated_values_and_earlier_variables() {
         .await;
     let view = alice.wait_terminal(first["id"].as_str().unwrap()).await;
     assert_eq!(view["status"], "live");
-    let api_id = services(&view)[0]["service_id"].as_str().unwrap().to_owned();
+    let api_id = services(&view)[0]["service_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let before = render_env_vars(&app, &alice, &api_id).await;
     let secret = |vars: &[(String, String)]| {
         vars.iter()
@@ -339,7 +352,10 @@ async fn a_redeploy_keeps_generated_values_and_earlier_variables() {
         "a redeploy must not rotate a generated secret"
     );
     for key in ["FIRST", "SECOND"] {
-        assert!(after.iter().any(|(k, _)| k == key), "{key} missing: {after:?}");
+        assert!(
+            after.iter().any(|(k, _)| k == key),
+            "{key} missing: {after:?}"
+        );
     }
 }
 
@@ -460,7 +476,10 @@ async fn two_users_never_see_each_others_deployments() {
             format!("/api/render/deployments/{other}/events"),
         ] {
             let (status, code) = error_code(user.get(&path).await).await;
-            assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"));
+            assert_eq!(
+                (status, code.as_str()),
+                (StatusCode::NOT_FOUND, "not_found")
+            );
         }
     }
     for (user, own) in [(&alice, a_id), (&bob, b_id)] {
@@ -496,7 +515,7 @@ async fn a_hundred_users_deploy_at_once_each_with_their_own_key() {
     let run = async {
         let users = futures::future::join_all((0..CROWD).map(|i| async move {
             let login = format!("user{i}");
-            let user = ready_user(&app, &login).await;
+            let user = ready_user(app, &login).await;
             app.push_repo(&login, "app", &[("index.html", "<h1>hi</h1>\n")])
                 .await;
             user

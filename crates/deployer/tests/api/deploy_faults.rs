@@ -72,7 +72,11 @@ async fn render_503s_while_polling_are_retried_until_live() {
         .upstream_requests(Upstream::Render)
         .await
         .into_iter()
-        .filter(|r| r.status == 503 && r.path.starts_with(&format!("/v1/services/{service_id}/deploys/")))
+        .filter(|r| {
+            r.status == 503
+                && r.path
+                    .starts_with(&format!("/v1/services/{service_id}/deploys/"))
+        })
         .count();
     assert_eq!(failed_polls, 3);
 }
@@ -83,7 +87,10 @@ async fn a_rate_limited_create_is_reported_with_retry_after_and_creates_nothing(
     let alice = ready(&app).await;
     fault_on_create(&app, FaultKind::RateLimit, None).await;
     let response = alice
-        .post("/api/render/deploy", json!({ "github_repo": "alice/node-hello" }))
+        .post(
+            "/api/render/deploy",
+            json!({ "github_repo": "alice/node-hello" }),
+        )
         .await;
     let retry_after = response.headers().get("retry-after").cloned();
     let (status, code) = error_code(response).await;
@@ -94,7 +101,12 @@ async fn a_rate_limited_create_is_reported_with_retry_after_and_creates_nothing(
     let seconds: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
     assert!(seconds >= 1);
     assert_eq!(app.render_count(&alice.render).await, 0);
-    let history: Value = alice.get("/api/render/my-deployments").await.json().await.unwrap();
+    let history: Value = alice
+        .get("/api/render/my-deployments")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(history["deployments"], json!([]));
 
     // Once the limit has passed, the same request goes through.

@@ -68,6 +68,8 @@ pub struct TestApp {
     pub emulator: RunningEmulator,
     pub control: Control,
     pub state: AppState,
+    /// For session-expiry tests; the deploy tests never move time.
+    #[allow(dead_code, reason = "not every test module moves the clock")]
     pub clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
