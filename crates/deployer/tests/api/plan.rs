@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn every_fixture_plans_the_same_over_github_locally_and_in_the_cli() {
+async fn every_fixture_plans_the_same_over_github_and_locally() {
     let app = spawn_app().await;
     let mut octo = app.login("octo").await;
     octo.setup_own_key().await;
