@@ -22,7 +22,10 @@ fn measure(name: &str, iterations: u32, mut f: impl FnMut()) {
         f();
     }
     let per = started.elapsed() / iterations;
-    println!("{name:<40} {:>10.2} µs/op  ({iterations} iterations)", per.as_secs_f64() * 1e6);
+    println!(
+        "{name:<40} {:>10.2} µs/op  ({iterations} iterations)",
+        per.as_secs_f64() * 1e6
+    );
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -37,7 +40,12 @@ async fn main() {
         black_box(vault.store_key(TokenKind::Cookie, black_box(token.secret())));
     });
     measure("vault: seal Render key (HKDF + AES-GCM)", 100_000, || {
-        black_box(seal(token.secret(), &key, Purpose::RenderApiKey, &render_key));
+        black_box(seal(
+            token.secret(),
+            &key,
+            Purpose::RenderApiKey,
+            &render_key,
+        ));
     });
     measure("vault: open Render key", 100_000, || {
         black_box(open(token.secret(), &key, Purpose::RenderApiKey, &sealed).ok());

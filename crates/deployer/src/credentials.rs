@@ -119,6 +119,7 @@ impl std::fmt::Debug for SessionToken {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 

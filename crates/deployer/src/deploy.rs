@@ -93,12 +93,23 @@ impl Deployments {
         }
     }
 
-    pub fn subscribe(&self, id: Uuid) -> broadcast::Receiver<DeploymentEvent> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        channels
-            .entry(id)
-            .or_insert_with(|| broadcast::channel(64).0)
-            .subscribe()
+    /// Opens the channel of a deployment about to be tracked; [`Self::finish`] closes it.
+    fn open(&self, id: Uuid) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, broadcast::channel(64).0);
+    }
+
+    /// `None` unless the deployment is being tracked by this instance. A
+    /// listener never creates a channel: one created for a finished or
+    /// unknown deployment would never close, and would never be freed.
+    pub fn subscribe(&self, id: Uuid) -> Option<broadcast::Receiver<DeploymentEvent>> {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .map(broadcast::Sender::subscribe)
     }
 
     fn publish(&self, event: DeploymentEvent) {
@@ -281,11 +292,14 @@ fn details(service: &PlannedService) -> Result<NewServiceDetails, AppError> {
 
 /// The env vars one service gets: the plan's own, then the user's (which
 /// win on the same key). Values of `fromService` references are resolved
-/// from services created earlier in this deploy.
+/// from services created earlier in this deploy. `present` are the keys the
+/// service already has: a generated value is made once, at creation (as
+/// Render's Blueprints do), so a redeploy does not rotate it.
 fn env_inputs(
     service: &PlannedService,
     user: &[(EnvVarKey, EnvVarValue)],
     created: &HashMap<String, Service>,
+    present: &[String],
 ) -> Result<Vec<EnvVarInput>, AppError> {
     let mut out: Vec<EnvVarInput> = Vec::new();
     let mut push = |key: &str, value: EnvVarInputValue| -> Result<(), AppError> {
@@ -298,6 +312,7 @@ fn env_inputs(
             EnvVarSource::Value { value } => {
                 EnvVarInputValue::Value(SecretString::from(value.clone()))
             }
+            EnvVarSource::Generate if present.iter().any(|k| k == var.key.as_ref()) => continue,
             EnvVarSource::Generate => EnvVarInputValue::Generate,
             // Filled from the user's values below; checked before anything was created.
             EnvVarSource::UserSupplied => continue,
@@ -482,7 +497,18 @@ impl AppState {
         let mut created: HashMap<String, Service> = HashMap::new();
         let mut records = Vec::with_capacity(steps.len());
         for (service, step) in plan.services.iter().zip(steps) {
-            let env = env_inputs(service, &request.env_vars, &created)?;
+            let present = match &step {
+                Step::Redeploy(existing)
+                    if service
+                        .env_vars
+                        .iter()
+                        .any(|v| matches!(v.source, EnvVarSource::Generate)) =>
+                {
+                    self.render.env_var_keys(&key, &existing.id).await?
+                }
+                _ => Vec::new(),
+            };
+            let env = env_inputs(service, &request.env_vars, &created, &present)?;
             let (svc, deploy_id, was_created) = match step {
                 Step::Redeploy(existing) => {
                     if !env.is_empty() {
@@ -549,6 +575,7 @@ impl AppState {
         self.audit.record(event);
         metrics::counter!(telemetry::DEPLOYMENTS, "result" => "requested").increment(1);
 
+        self.deployments.open(id);
         let tracker = self.clone();
         let tracked = record.clone();
         let ctx = ctx.clone();

@@ -376,7 +376,10 @@ impl Default for Region {
     }
 }
 
-#[allow(clippy::derivable_impls)]
+#[allow(
+    clippy::derivable_impls,
+    reason = "render_enum! declares the enum; the default sits with the other one"
+)]
 impl Default for InstancePlan {
     fn default() -> Self {
         InstancePlan::Starter

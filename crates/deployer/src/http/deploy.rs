@@ -249,7 +249,9 @@ pub async fn deployment(
 }
 
 /// Server-Sent Events: the current state first, then every change, until
-/// the deployment reaches a terminal status.
+/// the deployment reaches a terminal status. A finished deployment (or one
+/// tracked by another instance) gets its snapshot and the stream ends; a
+/// browser's `EventSource` then reconnects for a fresh one.
 pub async fn events(
     State(state): State<AppState>,
     Auth { session, .. }: Auth,
@@ -265,9 +267,9 @@ pub async fn events(
         .json_data(&view.record)
         .unwrap_or_else(|_| Event::default().event("snapshot"));
     let first = futures::stream::once(async move { Ok(snapshot) });
-    let changes = BroadcastStream::new(updates)
+    let changes = futures::stream::iter(updates.filter(|_| !finished))
+        .flat_map(BroadcastStream::new)
         .filter_map(|item| async move { item.ok() })
-        .take_while(move |_| futures::future::ready(!finished))
         .scan(false, |done, event| {
             let stop = *done;
             *done = event.terminal;

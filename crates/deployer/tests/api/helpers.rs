@@ -72,6 +72,8 @@ pub struct TestApp {
     pub emulator: RunningEmulator,
     pub control: Control,
     pub state: AppState,
+    /// For session-expiry tests; the deploy tests never move time.
+    #[allow(dead_code, reason = "not every test module moves the clock")]
     pub clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
@@ -376,4 +378,69 @@ pub async fn error_code(response: reqwest::Response) -> (StatusCode, String) {
         status,
         body["error"]["code"].as_str().unwrap_or("").to_owned(),
     )
+}
+
+impl TestApp {
+    /// Creates a public repository of `owner` on the emulator's GitHub.
+    pub async fn push_repo(&self, owner: &str, name: &str, files: &[(&str, &str)]) {
+        self.control
+            .create_repo(&emulator::control::RepoSpec {
+                owner: owner.to_owned(),
+                name: name.to_owned(),
+                private: false,
+                default_branch: "main".to_owned(),
+                files: files
+                    .iter()
+                    .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+                    .collect(),
+                collaborators: Vec::new(),
+            })
+            .await
+            .expect("repo");
+    }
+
+    /// Creates the demo repositories (`deployer::demo::seed_repos`) for `owner`.
+    pub async fn seed_demo_repos(&self, owner: &str) {
+        for repo in deployer::demo::seed_repos(owner) {
+            self.control.create_repo(&repo).await.expect("repo");
+        }
+    }
+
+    /// Requests to `upstream` the emulator has logged so far.
+    pub async fn upstream_requests(
+        &self,
+        upstream: emulator::control::Upstream,
+    ) -> Vec<emulator::control::LoggedRequest> {
+        let mut all = self.control.requests().await.expect("request log");
+        all.retain(|r| r.upstream == upstream);
+        all
+    }
+}
+
+/// Polls of a deployment before a test gives up on it reaching a terminal status.
+const MAX_POLLS: usize = 600;
+
+impl TestUser {
+    /// POSTs a deploy and expects 202; returns the deployment view.
+    pub async fn deploy(&self, body: Value) -> Value {
+        let response = self.post("/api/render/deploy", body).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, StatusCode::ACCEPTED, "deploy answered {text}");
+        serde_json::from_str(&text).expect("deploy view is JSON")
+    }
+
+    /// The deployment view, once its status is terminal (`live` or `failed`).
+    pub async fn wait_terminal(&self, id: &str) -> Value {
+        for _ in 0..MAX_POLLS {
+            let response = self.get(&format!("/api/render/deployments/{id}")).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let view: Value = response.json().await.expect("json");
+            if matches!(view["status"].as_str(), Some("live" | "failed")) {
+                return view;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("deployment {id} did not finish within {MAX_POLLS} polls");
+    }
 }

@@ -4,6 +4,9 @@
 
 mod audit_metrics;
 mod auth;
+mod deploy;
+mod deploy_faults;
 mod helpers;
+mod plan;
 mod security;
 mod sessions;

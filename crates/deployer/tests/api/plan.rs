@@ -1,0 +1,78 @@
+//! Planning over GitHub (`POST /api/render/plan`), over a local checkout
+//! (`FsSource`) and through `deployer plan <dir> --json` give the same plan.
+
+use deployer::plan::fixtures::{self, PROJECT};
+use deployer::plan::{FsSource, Plan, plan_repository};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn every_fixture_plans_the_same_over_github_and_locally() {
+    let app = spawn_app().await;
+    let mut octo = app.login("octo").await;
+    octo.setup_own_key().await;
+
+    for fixture in fixtures::fixtures() {
+        app.push_repo("octo", fixture.name, &fixture.files).await;
+        let response = octo
+            .post(
+                "/api/render/plan",
+                json!({ "github_repo": format!("octo/{}", fixture.name), "project_name": PROJECT }),
+            )
+            .await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{}: {text}", fixture.name);
+        let over_github: Plan = serde_json::from_str(&text).unwrap();
+        fixture.check(&over_github).unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        fixtures::write_files(dir.path(), &fixture.files).unwrap();
+        let local = plan_repository(&FsSource::new(dir.path().to_owned()), &fixtures::request())
+            .await
+            .unwrap();
+        assert_eq!(
+            over_github.services, local.services,
+            "{}: GitHub and local plans differ",
+            fixture.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cli_plans_a_checkout_like_the_service() {
+    let app = spawn_app().await;
+    let mut octo = app.login("octo").await;
+    octo.setup_own_key().await;
+    let fixture = fixtures::fixtures()
+        .into_iter()
+        .find(|f| f.name == "python-api-and-vite-web")
+        .unwrap();
+    app.push_repo("octo", PROJECT, &fixture.files).await;
+    let response = octo
+        .post("/api/render/plan", json!({ "github_repo": "octo/demo" }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let over_github: Plan = response.json().await.unwrap();
+
+    // The CLI names the project after the directory.
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join(PROJECT);
+    fixtures::write_files(&dir, &fixture.files).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .arg("plan")
+        .arg(&dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let from_cli: Plan = serde_json::from_slice(&output.stdout).unwrap();
+    fixture.check(&from_cli).unwrap();
+    assert_eq!(from_cli.services, over_github.services);
+}
