@@ -2,7 +2,7 @@
 //!
 //! One portable set of migrations (`crates/deployer/migrations/`) and one body of SQL serve both
 //! backends: every statement uses `$n` placeholders (which SQLite also accepts), BIGINT/TEXT/BOOLEAN
-//! columns, and timestamps as Unix microseconds. [`on_pool!`] expands a body once per backend so
+//! columns, and timestamps as Unix microseconds. `on_pool!` expands a body once per backend so
 //! each query is written once and type-checked against both drivers.
 
 use std::str::FromStr;

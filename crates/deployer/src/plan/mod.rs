@@ -1,6 +1,6 @@
 //! Deploy planning: from a repository snapshot to the Render services to create, with reasons.
 //!
-//! `render.yaml` at the root wins (see [`blueprint`]); otherwise the stack is
+//! `render.yaml` at the root wins (see `blueprint`); otherwise the stack is
 //! detected (see `detect` for the order of precedence and why). Either way the
 //! plan then gets warnings from a bounded scan of the app's entry files.
 
