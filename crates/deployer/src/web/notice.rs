@@ -131,7 +131,7 @@ mod tests {
                     reason: UnavailableReason::Timeout,
                 }),
                 StatusCode::GATEWAY_TIMEOUT,
-                "try again",
+                "Try again",
             ),
             (AppError::RepoNotFound, StatusCode::NOT_FOUND, "owner/name"),
             (

@@ -359,3 +359,144 @@ impl DeploymentPage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::account::{GitHubView, OwnerView, RenderView, SessionView};
+    use crate::upstream::render::ServiceType;
+
+    const SCRIPT: &str = "<script>alert(1)</script>";
+    const BREAKOUT: &str = "\"><img src=x onerror=alert(1)>";
+
+    fn account() -> Account {
+        Account {
+            login: format!("octo{BREAKOUT}"),
+            csrf: "csrf-token".into(),
+        }
+    }
+
+    /// No hostile value may come out as markup: neither tag survives
+    /// unescaped, and the escaped text is there.
+    fn assert_escaped(html: &str) {
+        assert!(!html.contains("<script>alert"), "raw script tag in:\n{html}");
+        assert!(!html.contains("<img src=x"), "raw img tag in:\n{html}");
+        assert!(!html.contains("\"><img"), "attribute breakout in:\n{html}");
+        // askama escapes with numeric references.
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+        assert!(html.contains("&#34;&#62;&#60;img src=x onerror=alert(1)&#62;"));
+    }
+
+    fn record(status: DeploymentStatus) -> DeploymentRecord {
+        DeploymentRecord {
+            id: Uuid::nil(),
+            user_id: 1,
+            repo: format!("demo/{SCRIPT}"),
+            branch: Some(BREAKOUT.into()),
+            project_name: format!("svc{SCRIPT}"),
+            status,
+            created_at: datetime!(2025-01-02 03:04 UTC),
+            updated_at: datetime!(2025-01-02 03:04 UTC),
+            services: vec![ServiceRecord {
+                name: format!("web{SCRIPT}"),
+                service_id: format!("srv-{BREAKOUT}"),
+                service_type: "web_service".into(),
+                url: Some("javascript:alert(1)".into()),
+                dashboard_url: "https://dashboard.render.com/web/srv-1".into(),
+                deploy_id: None,
+                deploy_status: BREAKOUT.into(),
+                created: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_deployment_page_shows_hostile_upstream_values_as_text() {
+        let view = DeploymentView {
+            record: record(DeploymentStatus::Live),
+            build_logs: vec![ServiceLog {
+                service_id: format!("srv-{BREAKOUT}"),
+                lines: vec![SCRIPT.into(), BREAKOUT.into()],
+            }],
+            warnings: Vec::new(),
+        };
+        let html = DeploymentPage::new(account(), view)
+            .render()
+            .expect("renders");
+        assert_escaped(&html);
+        assert!(!html.contains("javascript:"), "a non-http URL was linked");
+        assert!(html.contains("href=\"https://dashboard.render.com/web/srv-1\""));
+        assert!(html.contains("src=\"/static/deployment.js\""));
+        assert_eq!(html.matches("<script").count(), 1, "only the external script");
+        assert!(!html.contains("style="), "inline style");
+    }
+
+    #[test]
+    fn the_dashboard_shows_hostile_values_as_text_and_never_a_key() {
+        let page = DashboardPage {
+            account: account(),
+            notice: Some(Notice::info(SCRIPT, BREAKOUT, "next")),
+            status: StatusView {
+                github: GitHubView {
+                    id: 1,
+                    login: "octo".into(),
+                },
+                render: RenderView {
+                    configured: true,
+                    verified: true,
+                    verified_at: None,
+                    owner: Some(OwnerView {
+                        id: "own-1".into(),
+                        name: format!("ws{SCRIPT}"),
+                        kind: None,
+                    }),
+                },
+                session: SessionView {
+                    idle_expires_at: datetime!(2025-01-02 03:34 UTC),
+                    absolute_expires_at: datetime!(2025-01-02 11:04 UTC),
+                },
+                csrf_token: Some("csrf-token".into()),
+            },
+            pending_repo: Some(BREAKOUT.into()),
+            form: FormView {
+                repo: BREAKOUT.into(),
+                env_keys: vec![SCRIPT.into()],
+                region: "frankfurt".into(),
+                ..FormView::default()
+            },
+            plan: None,
+            services: Some(vec![ServiceRow::from(Service {
+                id: "srv-1".into(),
+                name: format!("api{SCRIPT}"),
+                owner_id: "own-1".into(),
+                service_type: ServiceType::WebService,
+                repo: Some(BREAKOUT.into()),
+                branch: None,
+                url: Some("javascript:alert(1)".into()),
+                dashboard_url: "https://dashboard.render.com/web/srv-1".into(),
+                suspended: false,
+                created_at: String::new(),
+            })]),
+            services_note: "",
+            history: vec![HistoryRow::from(record(DeploymentStatus::Failed))],
+        };
+        let html = page.render().expect("renders");
+        assert_escaped(&html);
+        assert!(!html.contains("javascript:"), "a non-http URL was linked");
+        assert!(html.contains("<option value=\"frankfurt\" selected>"));
+        // The key field is a password field with nothing in it.
+        assert!(html.contains(
+            "<input id=\"api_key\" name=\"api_key\" type=\"password\" autocomplete=\"off\""
+        ));
+        assert!(!html.contains("name=\"api_key\" value"));
+        // Every form carries the CSRF token.
+        assert_eq!(
+            html.matches("<form method=\"post\"").count(),
+            html.matches("name=\"csrf_token\" value=\"csrf-token\"").count()
+        );
+        assert!(!html.contains("style="), "inline style");
+        assert!(!html.contains("<script"), "a script on the dashboard");
+    }
+}
