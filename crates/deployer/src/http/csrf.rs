@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use super::MAX_BODY_BYTES;
 use super::error::ApiError;
 use super::extract::{context, presented};
+use super::pages::MessagePage;
 use crate::account::Presented;
 use crate::app::AppState;
 use crate::db::audit::{AuditKind, AuditStatus, ReasonCode};
@@ -46,7 +47,19 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             _ => ReasonCode::new("bad_token"),
         });
         state.audit.record(event);
-        ApiError::csrf().into_response()
+        if parts.uri.path().starts_with("/api/") {
+            ApiError::csrf().into_response()
+        } else {
+            // A page form: answer with a page, not JSON.
+            MessagePage {
+                title: "The form could not be verified",
+                message: "This form was older than your session, or came from another site. Nothing was changed. Go back, reload the page and submit again.",
+                next_href: "/dashboard",
+                next_label: "Back to the dashboard",
+                refresh_to: None,
+            }
+            .respond(axum::http::StatusCode::FORBIDDEN)
+        }
     };
 
     let origin_ok = parts.headers.get(header::ORIGIN).is_none_or(|origin| {

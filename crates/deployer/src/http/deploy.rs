@@ -56,22 +56,19 @@ fn project_name(raw: Option<&str>, repo: &RepoSlug) -> Result<ServiceName, AppEr
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanBody {
-    github_repo: String,
+    pub(crate) github_repo: String,
     #[serde(default)]
-    branch: Option<String>,
+    pub(crate) branch: Option<String>,
     #[serde(default)]
-    project_name: Option<String>,
+    pub(crate) project_name: Option<String>,
     #[serde(default)]
-    env_keys: Vec<String>,
+    pub(crate) env_keys: Vec<String>,
 }
 
-pub async fn plan(
-    State(state): State<AppState>,
-    Auth { session, .. }: Auth,
-    ApiJson(body): ApiJson<PlanBody>,
-) -> Result<Json<Plan>, ApiError> {
+/// Validates a plan request (shared with the dashboard's Preview form).
+pub(crate) fn plan_request(body: PlanBody) -> Result<PlanRequest, AppError> {
     let repo = repo(&body.github_repo)?;
-    let request = PlanRequest {
+    Ok(PlanRequest {
         branch: branch(body.branch.as_deref())?,
         project_name: project_name(body.project_name.as_deref(), &repo)?,
         user_env_keys: body
@@ -80,7 +77,15 @@ pub async fn plan(
             .map(|k| field("env_keys", EnvVarKey::parse(k)))
             .collect::<Result<_, _>>()?,
         repo,
-    };
+    })
+}
+
+pub async fn plan(
+    State(state): State<AppState>,
+    Auth { session, .. }: Auth,
+    ApiJson(body): ApiJson<PlanBody>,
+) -> Result<Json<Plan>, ApiError> {
+    let request = plan_request(body)?;
     // Planning reads the repo with the user's GitHub token; the Render key
     // is needed only to deploy.
     AppState::require_render_key(&session)?;
@@ -90,8 +95,8 @@ pub async fn plan(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvVarBody {
-    key: String,
-    value: secrecy::SecretString,
+    pub(crate) key: String,
+    pub(crate) value: secrecy::SecretString,
 }
 
 #[derive(Deserialize)]
@@ -105,23 +110,23 @@ pub struct OverrideBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeployBody {
-    github_repo: String,
+    pub(crate) github_repo: String,
     #[serde(default)]
-    project_name: Option<String>,
+    pub(crate) project_name: Option<String>,
     #[serde(default)]
-    branch: Option<String>,
+    pub(crate) branch: Option<String>,
     #[serde(default)]
-    env_vars: Vec<EnvVarBody>,
+    pub(crate) env_vars: Vec<EnvVarBody>,
     #[serde(default)]
-    region: Option<String>,
+    pub(crate) region: Option<String>,
     #[serde(default)]
-    plan: Option<String>,
+    pub(crate) plan: Option<String>,
     #[serde(default)]
-    overrides: Vec<OverrideBody>,
+    pub(crate) overrides: Vec<OverrideBody>,
 }
 
 /// Validates every field before anything is called upstream.
-fn deploy_request(body: DeployBody) -> Result<DeployRequest, AppError> {
+pub(crate) fn deploy_request(body: DeployBody) -> Result<DeployRequest, AppError> {
     let repo = repo(&body.github_repo)?;
     if body.env_vars.len() > MAX_ENV_VARS {
         return Err(AppError::invalid(

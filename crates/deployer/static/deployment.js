@@ -1,0 +1,87 @@
+// Live status on /deployments/{id}: follows the deployment's Server-Sent
+// Events and updates the page in place. Values from the server are set as
+// text (textContent) or as checked http(s) links, never as HTML.
+(function () {
+  'use strict';
+  var root = document.getElementById('deployment');
+  if (!root || !window.EventSource) return;
+  var LABELS = { pending: 'Queued', in_progress: 'Building and deploying', live: 'Live', failed: 'Failed' };
+  var statusEl = document.getElementById('status');
+  var tbody = document.getElementById('services');
+
+  function httpUrl(raw) {
+    try {
+      var u = new URL(raw);
+      return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function row(serviceId) {
+    var rows = tbody.querySelectorAll('tr[data-service-id]');
+    for (var i = 0; i < rows.length; i++) {
+      if (rows[i].getAttribute('data-service-id') === serviceId) return rows[i];
+    }
+    return null;
+  }
+
+  function showUrl(tr) {
+    var href = httpUrl(tr.getAttribute('data-url') || '');
+    var cell = tr.querySelector('.svc-url');
+    if (!href || !cell) return;
+    var a = document.createElement('a');
+    a.href = href;
+    a.rel = 'noopener noreferrer';
+    a.textContent = href;
+    cell.replaceChildren(a);
+  }
+
+  function setStatus(status) {
+    if (!Object.prototype.hasOwnProperty.call(LABELS, status)) return;
+    statusEl.textContent = LABELS[status];
+    statusEl.className = 'badge ' + status;
+    root.setAttribute('data-status', status);
+    if (status === 'live') {
+      tbody.querySelectorAll('tr[data-service-id]').forEach(showUrl);
+    }
+  }
+
+  function setService(serviceId, deployStatus, url) {
+    var tr = row(serviceId);
+    if (!tr) return;
+    if (url) tr.setAttribute('data-url', url);
+    var cell = tr.querySelector('.svc-status');
+    if (cell) cell.textContent = deployStatus;
+  }
+
+  var events = new EventSource(root.getAttribute('data-events'));
+
+  events.addEventListener('snapshot', function (e) {
+    var record = JSON.parse(e.data);
+    (record.services || []).forEach(function (s) {
+      setService(s.service_id, s.deploy_status, s.url);
+    });
+    setStatus(record.status);
+    if (record.status === 'live' || record.status === 'failed') events.close();
+  });
+
+  function change(e) {
+    var event = JSON.parse(e.data);
+    setService(event.service_id, event.deploy_status, event.url);
+    setStatus(event.status);
+    if (event.terminal) {
+      events.close();
+      var note = document.getElementById('refresh-note');
+      if (note && event.status === 'failed') {
+        note.textContent = 'The deployment failed. ';
+        var a = document.createElement('a');
+        a.href = window.location.pathname;
+        a.textContent = 'Reload to see the build log';
+        note.appendChild(a);
+      }
+    }
+  }
+  events.addEventListener('status', change);
+  events.addEventListener('done', change);
+})();
