@@ -4,11 +4,13 @@
 // none of it → one-click deploy link → clear credentials → log out.
 // Every page is checked for console errors, page errors and CSP violations.
 //
-// Run: (cd browser-tests && npm ci && npm test), after `cargo build -p deployer`.
-// DEPLOYER_BIN overrides the binary; SCREENSHOT_DIR where screenshots go.
+// Run: cargo build -p deployer && (cd browser-tests && npm ci && npm test).
+// DEPLOYER_BIN overrides the binary; UPDATE_SCREENSHOTS=1 rewrites
+// docs/screenshots/*.png; TEST_LOG=1 shows the service's log.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
@@ -19,7 +21,10 @@ import { chromium } from 'playwright-core';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const binary = process.env.DEPLOYER_BIN ?? join(root, 'target', 'debug', 'deployer');
-const shots = process.env.SCREENSHOT_DIR ?? join(root, 'docs', 'screenshots');
+// The committed screenshots change only on purpose (UPDATE_SCREENSHOTS=1).
+const shots = process.env.UPDATE_SCREENSHOTS
+  ? join(root, 'docs', 'screenshots')
+  : mkdtempSync(join(tmpdir(), 'deployer-screenshots-'));
 
 const CHROMIUM_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -58,7 +63,8 @@ async function emulatorPost(base, path, body) {
     body: JSON.stringify(body),
   });
   assert.ok(response.ok, `${path}: ${response.status}`);
-  return response.json();
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
 }
 
 let demo;
@@ -114,6 +120,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  if (!process.env.UPDATE_SCREENSHOTS) rmSync(shots, { recursive: true, force: true });
   if (demo?.child.exitCode === null) {
     demo.child.removeAllListeners('exit');
     demo.child.kill('SIGINT');
@@ -176,6 +183,23 @@ describe('render deployer pages', () => {
     assert.equal(await page.inputValue('#env_key_1'), 'GREETING');
     assert.equal(await page.inputValue('#env_value_1'), '', 'env values are not sent back');
     assert.ok(!(await page.content()).includes('hello-from-the-test'));
+  });
+
+  test('an unreadable repository and an unreachable Render are explained', async () => {
+    await page.fill('#github_repo', 'demo/no-such-repo');
+    await page.click('#preview');
+    assert.match(await noticeText(page), /Repository not available.*owner\/name/);
+    assert.equal(await page.inputValue('#github_repo'), 'demo/no-such-repo');
+
+    await emulatorPost(demo.emulator, '/_emulator/faults', {
+      upstream: 'render', path_prefix: '/v1/owners', kind: 'status', status: 503, count: 1,
+    });
+    await page.fill('#api_key', demo.key);
+    await page.click('text=Save key');
+    assert.match(await noticeText(page), /not answering.*try again/i);
+    assert.match(await page.locator('#key-state').innerText(), /Verified/, 'the earlier key is kept');
+    await page.fill('#github_repo', 'demo/node-hello');
+    await page.fill('#env_key_1', 'GREETING');
   });
 
   test('deploying shows the status changing live until the service is up', async () => {

@@ -381,7 +381,10 @@ mod tests {
     /// No hostile value may come out as markup: neither tag survives
     /// unescaped, and the escaped text is there.
     fn assert_escaped(html: &str) {
-        assert!(!html.contains("<script>alert"), "raw script tag in:\n{html}");
+        assert!(
+            !html.contains("<script>alert"),
+            "raw script tag in:\n{html}"
+        );
         assert!(!html.contains("<img src=x"), "raw img tag in:\n{html}");
         assert!(!html.contains("\"><img"), "attribute breakout in:\n{html}");
         // askama escapes with numeric references.
@@ -429,7 +432,11 @@ mod tests {
         assert!(!html.contains("javascript:"), "a non-http URL was linked");
         assert!(html.contains("href=\"https://dashboard.render.com/web/srv-1\""));
         assert!(html.contains("src=\"/static/deployment.js\""));
-        assert_eq!(html.matches("<script").count(), 1, "only the external script");
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "only the external script"
+        );
         assert!(!html.contains("style="), "inline style");
     }
 
@@ -494,7 +501,8 @@ mod tests {
         // Every form carries the CSRF token.
         assert_eq!(
             html.matches("<form method=\"post\"").count(),
-            html.matches("name=\"csrf_token\" value=\"csrf-token\"").count()
+            html.matches("name=\"csrf_token\" value=\"csrf-token\"")
+                .count()
         );
         assert!(!html.contains("style="), "inline style");
         assert!(!html.contains("<script"), "a script on the dashboard");
