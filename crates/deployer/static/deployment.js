@@ -73,11 +73,11 @@
     if (event.terminal) {
       events.close();
       var note = document.getElementById('refresh-note');
-      if (note && event.status === 'failed') {
-        note.textContent = 'The deployment failed. ';
+      if (note) {
+        note.textContent = event.status === 'failed' ? 'The deployment failed. ' : 'This deployment has finished. ';
         var a = document.createElement('a');
         a.href = window.location.pathname;
-        a.textContent = 'Reload to see the build log';
+        a.textContent = event.status === 'failed' ? 'Reload to see the build log' : 'Reload';
         note.appendChild(a);
       }
     }

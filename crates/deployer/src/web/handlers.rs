@@ -38,9 +38,15 @@ fn page(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            // Under the global `no-referrer`, browsers send `Origin: null`
+            // on form posts, which the CSRF guard rightly refuses; the
+            // referrer still never leaves this origin.
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            );
             response
         }
         Err(error) => {
