@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+/// An alert threshold: "`count` events within `window`", written `N/window` like a rate limit.
+pub use crate::config::RateLimit as Threshold;
+
 /// What an alert is about. Serialized snake_case; [`AlertKind::as_str`] gives the same text for
 /// metric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,28 +43,7 @@ impl AlertKind {
     }
 }
 
-/// "`count` events within `window`".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Threshold {
-    pub count: NonZeroU32,
-    pub window: Duration,
-}
-
-impl Threshold {
-    /// `count` of zero is meaningless (it would fire with no event), so it is refused.
-    pub fn new(count: u32, window: Duration) -> Option<Self> {
-        NonZeroU32::new(count).map(|count| Threshold { count, window })
-    }
-
-    const fn per(count: NonZeroU32, minutes: u64) -> Self {
-        Threshold {
-            count,
-            window: Duration::from_secs(minutes * 60),
-        }
-    }
-}
-
-/// Alert thresholds. The defaults:
+/// Alert thresholds (`ALERT_*` settings, see `deployer serve --help`). The defaults:
 ///
 /// | alert | default |
 /// |---|---|
@@ -87,12 +69,19 @@ impl Default for AlertConfig {
         const FIVE: NonZeroU32 = NonZeroU32::new(5).expect("non-zero");
         const TEN: NonZeroU32 = NonZeroU32::new(10).expect("non-zero");
         AlertConfig {
-            failed_logins_per_ip: Threshold::per(TEN, 5),
-            invalid_keys_per_user: Threshold::per(FIVE, 15),
-            invalid_keys_per_ip: Threshold::per(TEN, 15),
+            failed_logins_per_ip: per_minutes(TEN, 5),
+            invalid_keys_per_user: per_minutes(FIVE, 15),
+            invalid_keys_per_ip: per_minutes(TEN, 15),
             max_sessions_per_user: 10,
-            deploy_failures_per_user: Threshold::per(FIVE, 60),
+            deploy_failures_per_user: per_minutes(FIVE, 60),
         }
+    }
+}
+
+const fn per_minutes(count: NonZeroU32, minutes: u64) -> Threshold {
+    Threshold {
+        count,
+        window: Duration::from_secs(minutes * 60),
     }
 }
 
@@ -104,9 +93,9 @@ const MAX_KEYS: usize = 100_000;
 #[derive(Debug, Default)]
 struct Burst {
     times: VecDeque<Instant>,
-    /// Set when the alert fired; cleared once a whole window passes without events, so one
-    /// sustained burst raises one alert.
-    fired: bool,
+    /// When the alert last fired. A key alerts at most once per window, so a sustained attack
+    /// is reported once a window (not once, and not on every event).
+    fired_at: Option<Instant>,
 }
 
 impl Burst {
@@ -117,9 +106,6 @@ impl Burst {
             } else {
                 break;
             }
-        }
-        if self.times.is_empty() {
-            self.fired = false;
         }
     }
 
@@ -144,7 +130,7 @@ impl<K: Hash + Eq + Copy> Counter<K> {
     }
 
     /// Records one event; true exactly when this event brings the count within the window up to
-    /// the threshold (and the key has not already alerted in this burst).
+    /// the threshold and the key has not alerted within the last window.
     fn hit(&self, key: K, now: Instant) -> bool {
         let Threshold { count, window } = self.threshold;
         let count = usize::try_from(count.get()).unwrap_or(usize::MAX);
@@ -158,8 +144,11 @@ impl<K: Hash + Eq + Copy> Counter<K> {
         if burst.times.len() > count {
             burst.times.pop_front();
         }
-        if !burst.fired && burst.times.len() >= count {
-            burst.fired = true;
+        let rearmed = burst
+            .fired_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= window);
+        if rearmed && burst.times.len() >= count {
+            burst.fired_at = Some(now);
             return true;
         }
         false
@@ -306,6 +295,19 @@ mod tests {
             d.deploy_failed(1, later),
             Some(AlertKind::RepeatedDeployFailures)
         );
+    }
+
+    #[test]
+    fn a_sustained_trickle_alerts_once_per_window() {
+        // One failure every 20 s keeps three in every minute: alert at 40 s, then again only
+        // once a minute has passed since that alert.
+        let d = detector(3, MIN);
+        let t0 = Instant::now();
+        let fired: Vec<u64> = (0..10)
+            .map(|i| i * 20)
+            .filter(|&s| d.deploy_failed(1, t0 + Duration::from_secs(s)).is_some())
+            .collect();
+        assert_eq!(fired, vec![40, 100, 160]);
     }
 
     #[test]

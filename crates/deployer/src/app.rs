@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-use crate::alerts::{AlertConfig, AlertDetector};
+use crate::alerts::AlertDetector;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, SessionStoreKind};
 use crate::db::Database;
@@ -61,7 +61,6 @@ pub struct Services {
 /// What tests and the demo may replace.
 pub struct BuildOptions {
     pub clock: Arc<dyn Clock>,
-    pub alerts: AlertConfig,
     /// Prefix for Redis keys, so parallel tests do not share sessions.
     pub redis_prefix: String,
 }
@@ -70,7 +69,6 @@ impl Default for BuildOptions {
     fn default() -> Self {
         Self {
             clock: Arc::new(SystemClock),
-            alerts: AlertConfig::default(),
             redis_prefix: "rd:".into(),
         }
     }
@@ -147,7 +145,7 @@ impl Application {
             audit,
             history,
             limits,
-            alerts: AlertDetector::new(options.alerts),
+            alerts: AlertDetector::new(config.alerts),
             bearer_cache: crate::account::BearerCache::default(),
             deployments,
             metrics: telemetry::metrics_handle(),

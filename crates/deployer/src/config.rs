@@ -9,6 +9,8 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::alerts::AlertConfig;
+
 /// `deployer serve` options. Each one documents the environment variable
 /// that sets it; `.env.example` lists them all.
 #[derive(Debug, Clone, Args)]
@@ -101,6 +103,21 @@ pub struct ServeArgs {
     /// Login starts per client IP, `N/window`.
     #[arg(long, env = "RATE_LIMIT_LOGIN_IP", default_value = "30/5m")]
     pub rate_limit_login_ip: String,
+    /// Security alert: failed GitHub logins per client IP, `N/window`.
+    #[arg(long, env = "ALERT_FAILED_LOGINS_IP", default_value = "10/5m")]
+    pub alert_failed_logins_ip: String,
+    /// Security alert: rejected Render keys per GitHub user, `N/window`.
+    #[arg(long, env = "ALERT_INVALID_KEYS_USER", default_value = "5/15m")]
+    pub alert_invalid_keys_user: String,
+    /// Security alert: rejected Render keys per client IP, `N/window`.
+    #[arg(long, env = "ALERT_INVALID_KEYS_IP", default_value = "10/15m")]
+    pub alert_invalid_keys_ip: String,
+    /// Security alert: more concurrent sessions than this per GitHub user.
+    #[arg(long, env = "ALERT_MAX_SESSIONS_USER", default_value_t = 10)]
+    pub alert_max_sessions_user: u32,
+    /// Security alert: failed deployments per GitHub user, `N/window`.
+    #[arg(long, env = "ALERT_DEPLOY_FAILURES_USER", default_value = "5/1h")]
+    pub alert_deploy_failures_user: String,
     /// `text` or `json` (default: json in production).
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -130,7 +147,7 @@ pub enum SessionStoreKind {
     Redis(SecretString),
 }
 
-/// `N` attempts per `window`.
+/// `N` events per `window`: a rate limit, or an alert threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     pub count: NonZeroU32,
@@ -138,6 +155,11 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
+    /// `count` of zero is meaningless (nothing allowed, or an alert with no event), so refused.
+    pub fn new(count: u32, window: Duration) -> Option<Self> {
+        NonZeroU32::new(count).map(|count| Self { count, window })
+    }
+
     pub fn parse(raw: &str) -> Result<Self, String> {
         let (count, window) = raw
             .split_once('/')
@@ -201,6 +223,7 @@ pub struct Config {
     pub rate_limit_setup_user: RateLimit,
     pub rate_limit_setup_ip: RateLimit,
     pub rate_limit_login_ip: RateLimit,
+    pub alerts: AlertConfig,
     pub log_format: LogFormat,
 }
 
@@ -343,6 +366,16 @@ impl Config {
         let rate_limit_setup_user = rate("RATE_LIMIT_SETUP_USER", &args.rate_limit_setup_user);
         let rate_limit_setup_ip = rate("RATE_LIMIT_SETUP_IP", &args.rate_limit_setup_ip);
         let rate_limit_login_ip = rate("RATE_LIMIT_LOGIN_IP", &args.rate_limit_login_ip);
+        let alerts = AlertConfig {
+            failed_logins_per_ip: rate("ALERT_FAILED_LOGINS_IP", &args.alert_failed_logins_ip),
+            invalid_keys_per_user: rate("ALERT_INVALID_KEYS_USER", &args.alert_invalid_keys_user),
+            invalid_keys_per_ip: rate("ALERT_INVALID_KEYS_IP", &args.alert_invalid_keys_ip),
+            max_sessions_per_user: args.alert_max_sessions_user,
+            deploy_failures_per_user: rate(
+                "ALERT_DEPLOY_FAILURES_USER",
+                &args.alert_deploy_failures_user,
+            ),
+        };
 
         let cors_allowed_origins: Vec<String> = args
             .cors_allowed_origins
@@ -449,6 +482,7 @@ impl Config {
             rate_limit_setup_user,
             rate_limit_setup_ip,
             rate_limit_login_ip,
+            alerts,
             log_format,
         })
     }
@@ -578,6 +612,24 @@ mod tests {
         );
         assert!(RateLimit::parse("0/1m").is_err());
         assert!(RateLimit::parse("5").is_err());
+    }
+
+    #[test]
+    fn alert_defaults_match_the_documented_ones_and_are_settable() {
+        let config = parse(&[]).expect("valid");
+        assert_eq!(config.alerts, AlertConfig::default());
+        let config = parse(&[
+            "--alert-failed-logins-ip=3/1m",
+            "--alert-max-sessions-user=2",
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.alerts.failed_logins_per_ip,
+            RateLimit::new(3, Duration::from_secs(60)).expect("non-zero")
+        );
+        assert_eq!(config.alerts.max_sessions_per_user, 2);
+        let err = parse(&["--alert-invalid-keys-ip=0/1m"]).expect_err("zero is refused");
+        assert!(err.to_string().contains("ALERT_INVALID_KEYS_IP"), "{err}");
     }
 
     #[test]

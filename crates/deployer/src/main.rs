@@ -55,7 +55,13 @@ enum Command {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the whole hash chain; exit 1 and name the first broken link.
-    Verify,
+    /// Prints the head as SEQ:HASH: keep it outside the database and pass it
+    /// back as --anchor to prove the chain was not rebuilt since.
+    Verify {
+        /// A head printed by an earlier verify, `SEQ:HASH`.
+        #[arg(long)]
+        anchor: Option<audit::Anchor>,
+    },
     /// Print events as JSON lines, oldest first.
     Export {
         /// Only events at or after this RFC 3339 time.
@@ -153,7 +159,7 @@ async fn plan(dir: PathBuf, json: bool) -> anyhow::Result<()> {
 }
 
 async fn audit_command(command: AuditCommand, database_url: &str) -> ExitCode {
-    let db = match Database::connect(database_url).await {
+    let db = match Database::connect_existing(database_url).await {
         Ok(db) => db,
         Err(error) => {
             eprintln!("error: cannot open the database: {error}");
@@ -161,10 +167,13 @@ async fn audit_command(command: AuditCommand, database_url: &str) -> ExitCode {
         }
     };
     match command {
-        AuditCommand::Verify => match audit::verify(&db).await {
+        AuditCommand::Verify { anchor } => match audit::verify(&db, anchor.as_ref()).await {
             Ok(report) => match report.first_broken {
                 None => {
-                    println!("audit chain intact: {} events checked", report.checked);
+                    println!(
+                        "audit chain intact: {} events checked; head {}",
+                        report.checked, report.head
+                    );
                     ExitCode::SUCCESS
                 }
                 Some(link) => {

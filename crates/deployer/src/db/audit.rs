@@ -543,6 +543,42 @@ pub struct VerifyReport {
     /// Rows whose link was checked and found intact.
     pub checked: u64,
     pub first_broken: Option<BrokenLink>,
+    /// The head as of the check (`seq` 0 and the genesis hash for an empty log). Kept outside
+    /// the database, it is an [`Anchor`] for a later check.
+    pub head: Anchor,
+}
+
+/// A chain position recorded elsewhere (`SEQ:HASH`, as `audit verify` prints it). Someone with
+/// write access to the database can rebuild a consistent chain from any point; a check against
+/// an anchor kept outside the database catches that for everything up to the anchor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl std::str::FromStr for Anchor {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let malformed = || format!("`{raw}` is not SEQ:HASH (a seq and 64 hex digits)");
+        let (seq, hash) = raw.split_once(':').ok_or_else(malformed)?;
+        let seq = seq.parse::<i64>().map_err(|_| malformed())?;
+        let hex_digest = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if seq < 0 || !hex_digest {
+            return Err(malformed());
+        }
+        Ok(Anchor {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
 }
 
 /// The first place where the chain does not hold.
@@ -565,6 +601,9 @@ pub enum BrokenReason {
     Malformed,
     /// The head record disagrees with the last row (tail truncated or head edited).
     HeadMismatch,
+    /// The row at an anchor kept elsewhere has another hash (the chain was rebuilt), or the
+    /// chain no longer reaches the anchor.
+    AnchorMismatch,
 }
 
 impl std::fmt::Display for BrokenLink {
@@ -575,19 +614,21 @@ impl std::fmt::Display for BrokenLink {
             BrokenReason::PrevHashMismatch => "does not follow the previous row",
             BrokenReason::Malformed => "row is malformed",
             BrokenReason::HeadMismatch => "head record disagrees with the last row",
+            BrokenReason::AnchorMismatch => "does not match the anchor recorded elsewhere",
         };
         write!(f, "seq {}: {what}", self.seq)
     }
 }
 
 /// Walks the chain in seq order.
-struct ChainCheck {
+struct ChainCheck<'a> {
     next_seq: i64,
     prev_hash: String,
     checked: u64,
+    anchor: Option<&'a Anchor>,
 }
 
-impl ChainCheck {
+impl ChainCheck<'_> {
     fn row(&mut self, row: AuditRow) -> Result<(), BrokenLink> {
         let broken = |seq, reason| Err(BrokenLink { seq, reason });
         if row.seq != self.next_seq {
@@ -604,6 +645,12 @@ impl ChainCheck {
         };
         if link_hash(&ev.prev_hash, &canonical) != ev.hash {
             return broken(ev.seq, BrokenReason::HashMismatch);
+        }
+        if self
+            .anchor
+            .is_some_and(|a| a.seq == ev.seq && a.hash != ev.hash)
+        {
+            return broken(ev.seq, BrokenReason::AnchorMismatch);
         }
         self.next_seq += 1;
         self.prev_hash = ev.hash;
@@ -622,6 +669,11 @@ impl ChainCheck {
                 seq: head_seq,
                 reason: BrokenReason::HeadMismatch,
             })
+        } else if let Some(anchor) = self.anchor.filter(|a| a.seq > head_seq) {
+            Err(BrokenLink {
+                seq: anchor.seq,
+                reason: BrokenReason::AnchorMismatch,
+            })
         } else {
             Ok(())
         }
@@ -629,14 +681,16 @@ impl ChainCheck {
 }
 
 /// Checks the whole chain up to the head as of the start of the call, streaming rows (constant
-/// memory). Events appended meanwhile are left for the next run.
-pub async fn verify(db: &Database) -> Result<VerifyReport, DbError> {
+/// memory), and that the row at `anchor` (if given) still has the hash recorded there. Events
+/// appended meanwhile are left for the next run.
+pub async fn verify(db: &Database, anchor: Option<&Anchor>) -> Result<VerifyReport, DbError> {
     let mut check = ChainCheck {
         next_seq: 1,
         prev_hash: GENESIS_HASH.to_owned(),
         checked: 0,
+        anchor,
     };
-    let outcome = on_pool!(db, pool => {
+    let (outcome, head) = on_pool!(db, pool => {
         let (head_seq, head_hash): (i64, String) =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
                 .fetch_one(pool)
@@ -650,11 +704,13 @@ pub async fn verify(db: &Database) -> Result<VerifyReport, DbError> {
                 break;
             }
         }
-        outcome.and_then(|()| check.end(head_seq, &head_hash))
+        let outcome = outcome.and_then(|()| check.end(head_seq, &head_hash));
+        (outcome, Anchor { seq: head_seq, hash: head_hash })
     });
     Ok(VerifyReport {
         checked: check.checked,
         first_broken: outcome.err(),
+        head,
     })
 }
 

@@ -85,10 +85,21 @@ impl Database {
     ///
     /// `sqlite:` URLs create the file if missing and use WAL with `synchronous=FULL`, so a
     /// committed audit batch survives a power loss; `postgres:` URLs are used as given.
+    /// Opens (creating a missing SQLite file) and migrates: what the service does.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::open(url, true).await
+    }
+
+    /// As [`Database::connect`], but a missing SQLite file is an error: `audit verify` on a
+    /// mistyped path must not report a new, empty log as intact.
+    pub async fn connect_existing(url: &str) -> Result<Self, DbError> {
+        Self::open(url, false).await
+    }
+
+    async fn open(url: &str, create_if_missing: bool) -> Result<Self, DbError> {
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
+                .create_if_missing(create_if_missing)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 // Writers from other processes queue behind `BEGIN IMMEDIATE` instead of failing.

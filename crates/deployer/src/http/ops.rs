@@ -94,7 +94,7 @@ pub async fn my_audit(
     Auth { session, .. }: Auth,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = query.limit.unwrap_or(AUDIT_PAGE).clamp(1, 200);
+    let limit = query.limit.unwrap_or(AUDIT_PAGE).clamp(1, audit::MAX_PAGE);
     // Events recorded by this very session's last request should be visible.
     state.audit.flush().await;
     let events = audit::list_for_user(&state.db, session.user_id(), query.before, limit)

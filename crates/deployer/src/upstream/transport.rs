@@ -305,7 +305,7 @@ fn outcome_label(reason: UnavailableReason) -> &'static str {
 
 fn record(upstream: Upstream, status: &'static str) {
     metrics::counter!(
-        "upstream_requests_total",
+        crate::telemetry::UPSTREAM_REQUESTS,
         "upstream" => upstream.as_str(),
         "status" => status
     )

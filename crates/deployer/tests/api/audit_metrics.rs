@@ -2,15 +2,12 @@
 //! thresholds, and the Prometheus endpoint.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use deployer::alerts::{AlertConfig, Threshold};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, TestUser, USER_AGENT, bare, client, location, spawn_app, spawn_app_configured,
-    spawn_app_with,
+    TestApp, TestUser, USER_AGENT, bare, captured_logs, client, location, spawn_app, spawn_app_with,
 };
 use crate::sessions::{events_named, exported};
 
@@ -137,7 +134,7 @@ async fn every_flow_writes_its_audit_event() {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
     }
     assert!(
-        deployer::db::audit::verify(&app.state.db)
+        deployer::db::audit::verify(&app.state.db, None)
             .await
             .unwrap()
             .first_broken
@@ -240,14 +237,123 @@ async fn invalid_keys_alert_per_user_at_the_threshold() {
     );
 }
 
+/// The alert of `kind` in `events` was raised all three ways: the audit event
+/// (one), a WARN log line with its request id, and the metric.
+async fn assert_alert_raised(app: &TestApp, events: &[Value], kind: &str) {
+    let alerts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "security_alert" && e["alert"] == kind)
+        .collect();
+    assert_eq!(alerts.len(), 1, "one {kind} alert in {events:#?}");
+    let request_id = alerts[0]["request_id"].as_str().unwrap().to_owned();
+    let logged = captured_logs().lines().any(|line| {
+        let Ok(line) = serde_json::from_str::<Value>(line) else {
+            return false;
+        };
+        line["level"] == "WARN"
+            && line["fields"]["message"] == "security alert"
+            && line["fields"]["alert"] == kind
+            && line["fields"]["request_id"] == request_id.as_str()
+    });
+    assert!(logged, "no WARN line for the {kind} alert {request_id}");
+    let (_, scrape) = scrape(&bare(USER_AGENT), &app.url).await;
+    assert!(total(&scrape, "security_alerts_total", &[("kind", kind)]) >= 1.0);
+}
+
+#[tokio::test]
+async fn invalid_keys_alert_per_ip_at_the_threshold() {
+    // Three users from one IP, none of them past the per-user threshold.
+    let app = spawn_app_with(&["--alert-invalid-keys-ip=3/15m"]).await;
+    let mut alice = app.login("ipburst-alice").await;
+    let mut bob = app.login("ipburst-bob").await;
+    alice.setup_key("rnd_bad").await;
+    alice.setup_key("rnd_bad").await;
+    let everyone = || async {
+        app.state.audit.flush().await;
+        let mut out = Vec::new();
+        deployer::db::audit::export(&app.state.db, None, None, &mut out)
+            .await
+            .unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect::<Vec<Value>>()
+    };
+    assert_eq!(alerts_of(&everyone().await, "invalid_key_burst_ip"), 0);
+    bob.setup_key("rnd_bad").await;
+    let events = everyone().await;
+    assert_alert_raised(&app, &events, "invalid_key_burst_ip").await;
+    assert_eq!(alerts_of(&events, "invalid_key_burst_user"), 0);
+}
+
+#[tokio::test]
+async fn repeated_deploy_failures_alert_at_the_threshold() {
+    let app = spawn_app_with(&["--alert-deploy-failures-user=2/1h"]).await;
+    let mut alice = app.login("failing-alice").await;
+    alice.setup_own_key().await;
+    app.seed_demo_repos("failing-alice").await;
+    app.control
+        .set_behavior(20, &["failing-alice/node-hello"])
+        .await
+        .unwrap();
+    let fail_once = || async {
+        let started = alice
+            .deploy(json!({ "github_repo": "failing-alice/node-hello" }))
+            .await;
+        let view = alice.wait_terminal(started["id"].as_str().unwrap()).await;
+        assert_eq!(view["status"], "failed", "{view}");
+        exported(&app, alice.github.id).await
+    };
+    let events = fail_once().await;
+    assert_eq!(alerts_of(&events, "repeated_deploy_failures"), 0);
+    let events = fail_once().await;
+    assert_alert_raised(&app, &events, "repeated_deploy_failures").await;
+}
+
+#[tokio::test]
+async fn audit_me_pages_through_every_event_once_newest_first() {
+    let app = spawn_app().await;
+    let mut alice = app.login("pages-alice").await;
+    for _ in 0..4 {
+        alice.setup_key("rnd_bad").await;
+    }
+    alice.setup_own_key().await;
+    let all: Vec<i64> = exported(&app, alice.github.id)
+        .await
+        .iter()
+        .rev()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert!(all.len() >= 6, "{all:?}");
+
+    let mut seen = Vec::new();
+    let mut path = "/api/audit/me?limit=2".to_owned();
+    loop {
+        let page: Value = alice.get(&path).await.json().await.unwrap();
+        let events = page["events"].as_array().unwrap();
+        assert!(events.len() <= 2);
+        seen.extend(events.iter().map(|e| e["seq"].as_i64().unwrap()));
+        match page["next_before"].as_i64() {
+            Some(before) => path = format!("/api/audit/me?limit=2&before={before}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all, "every event once, newest first");
+
+    // A limit past the largest page still says where the next page starts.
+    let page: Value = alice
+        .get("/api/audit/me?limit=100000")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), all.len());
+}
+
 #[tokio::test]
 async fn too_many_sessions_alert_above_the_maximum() {
-    let alerts = AlertConfig {
-        max_sessions_per_user: 2,
-        failed_logins_per_ip: Threshold::new(10, Duration::from_secs(300)).unwrap(),
-        ..AlertConfig::default()
-    };
-    let app = spawn_app_configured(&[], alerts).await;
+    let app = spawn_app_with(&["--alert-max-sessions-user=2"]).await;
     let alice = app.login("many-alice").await;
     let _second = alice.another_browser().await;
     assert_eq!(
@@ -292,6 +398,12 @@ async fn metrics_parse_and_move_without_user_labels() {
     let mut alice = app.login("metrics-alice-7f3k").await;
     alice.setup_own_key().await;
     alice.setup_key("rnd_bad").await;
+    app.seed_demo_repos("metrics-alice-7f3k").await;
+    let started = alice
+        .deploy(json!({ "github_repo": "metrics-alice-7f3k/static-site" }))
+        .await;
+    let view = alice.wait_terminal(started["id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "live", "{view}");
     let (text, after) = scrape(&http, &app.url).await;
 
     let moved = |name: &str, labels: &[(&str, &str)]| {
@@ -310,8 +422,29 @@ async fn metrics_parse_and_move_without_user_labels() {
         "http_requests_total",
         &[("route", "/api/render/setup"), ("status", "200")]
     ));
-    assert!(moved("upstream_requests_total", &[]));
+    assert!(moved("upstream_requests_total", &[("upstream", "github")]));
+    assert!(moved(
+        "upstream_requests_total",
+        &[("upstream", "render"), ("status", "2xx")]
+    ));
+    assert!(moved("deployments_total", &[("result", "requested")]));
+    assert!(moved("deployments_total", &[("result", "live")]));
     assert!(total(&after, "sessions_active", &[]) >= 1.0);
+    let latency_count = |scrape: &prometheus_parse::Scrape| -> u64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == "http_request_duration_seconds")
+            .filter(|s| s.labels.get("route") == Some("/api/render/setup"))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Histogram(buckets) => {
+                    buckets.last().map_or(0, |b| b.count as u64)
+                }
+                _ => 0,
+            })
+            .sum()
+    };
+    assert!(latency_count(&after) > latency_count(&before), "{text}");
 
     assert!(!text.contains("metrics-alice-7f3k"));
     let id = alice.github.id.to_string();

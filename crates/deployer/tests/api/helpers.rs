@@ -6,7 +6,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use clap::Parser;
-use deployer::alerts::AlertConfig;
 use deployer::app::{AppState, Application, BuildOptions};
 use deployer::clock::ManualClock;
 use deployer::config::{Config, ServeArgs};
@@ -82,14 +81,9 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
 }
 
-/// Starts the emulator and the service; `extra` are `deployer serve` flags.
+/// Starts the emulator and the service; `extra` are `deployer serve` flags. A
+/// flag in `extra` replaces the harness default of the same name.
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
-    spawn_app_configured(extra, AlertConfig::default()).await
-}
-
-/// As [`spawn_app_with`], with alert thresholds of the test's choosing. A flag
-/// in `extra` replaces the harness default of the same name.
-pub async fn spawn_app_configured(extra: &[&str], alerts: AlertConfig) -> TestApp {
     init_logging();
     let emulator = emulator::spawn(EmulatorConfig {
         phase_ms: 20,
@@ -132,7 +126,6 @@ pub async fn spawn_app_configured(extra: &[&str], alerts: AlertConfig) -> TestAp
         config,
         BuildOptions {
             clock: clock.clone(),
-            alerts,
             redis_prefix: format!("test:{}:", uuid::Uuid::new_v4()),
         },
     )

@@ -2,8 +2,8 @@ use std::net::IpAddr;
 
 use deployer::alerts::AlertKind;
 use deployer::db::audit::{
-    self, AuditDetails, AuditEvent, AuditKind, AuditLog, AuditStatus, BrokenLink, BrokenReason,
-    ReasonCode,
+    self, Anchor, AuditDetails, AuditEvent, AuditKind, AuditLog, AuditStatus, BrokenLink,
+    BrokenReason, ReasonCode,
 };
 use deployer::db::{Database, all_rows_text};
 use serde_json::{Value, json};
@@ -50,7 +50,7 @@ async fn export_lines(
 }
 
 async fn broken(t: &TestDb) -> Option<BrokenLink> {
-    audit::verify(&t.db).await.unwrap().first_broken
+    audit::verify(&t.db, None).await.unwrap().first_broken
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn each_kind_is_written_with_its_fields() {
         assert_eq!(anonymous["event"], "login_failed");
         assert_eq!(anonymous["status"], "denied");
 
-        let report = audit::verify(&t.db).await.unwrap();
+        let report = audit::verify(&t.db, None).await.unwrap();
         assert_eq!((report.checked, report.first_broken), (15, None));
     })
     .await;
@@ -148,7 +148,7 @@ async fn concurrent_writers_keep_one_linear_chain() {
         for task in tasks {
             task.await.unwrap();
         }
-        let report = audit::verify(&t.db).await.unwrap();
+        let report = audit::verify(&t.db, None).await.unwrap();
         assert_eq!(
             (report.checked, report.first_broken),
             (WRITERS * EACH, None)
@@ -163,7 +163,7 @@ async fn concurrent_writers_keep_one_linear_chain() {
 #[tokio::test]
 async fn an_empty_log_verifies() {
     for_each_backend(|t| async move {
-        let report = audit::verify(&t.db).await.unwrap();
+        let report = audit::verify(&t.db, None).await.unwrap();
         assert_eq!((report.checked, report.first_broken), (0, None));
     })
     .await;
@@ -246,7 +246,7 @@ async fn a_truncated_tail_is_named() {
         let (log, _) = t.audit_log();
         seed(&log, 10).await;
         t.tamper("DELETE FROM audit_events WHERE seq >= 9").await;
-        let report = audit::verify(&t.db).await.unwrap();
+        let report = audit::verify(&t.db, None).await.unwrap();
         assert_eq!(report.checked, 8);
         assert_eq!(
             report.first_broken,
@@ -270,7 +270,7 @@ async fn swapped_rows_are_named() {
              UPDATE audit_events SET seq = 5 WHERE seq = -1;",
         )
         .await;
-        let report = audit::verify(&t.db).await.unwrap();
+        let report = audit::verify(&t.db, None).await.unwrap();
         assert_eq!(report.checked, 3);
         assert_eq!(
             report.first_broken,
@@ -292,7 +292,7 @@ async fn appending_after_verify_continues_the_chain() {
         // A restarted process picks the chain up from the stored head.
         let (log, _) = t.audit_log();
         seed(&log, 3).await;
-        let report = audit::verify(&t.db).await.unwrap();
+        let report = audit::verify(&t.db, None).await.unwrap();
         assert_eq!((report.checked, report.first_broken), (6, None));
     })
     .await;
@@ -382,4 +382,124 @@ async fn all_rows_text_sees_every_table() {
         assert!(text.contains("srv-history-canary"));
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_rebuilt_chain_is_caught_by_an_anchor_kept_elsewhere() {
+    for_each_backend(|t| async move {
+        let (log, _) = t.audit_log();
+        seed(&log, 10).await;
+        let anchor = audit::verify(&t.db, None).await.unwrap().head;
+        assert_eq!(anchor.seq, 10);
+        assert_eq!(anchor.to_string().parse::<Anchor>().unwrap(), anchor);
+
+        // Someone with write access drops rows 6-10, moves the head back and
+        // appends other events: a chain that holds together on its own.
+        t.tamper("DELETE FROM audit_events WHERE seq >= 6").await;
+        t.tamper(
+            "UPDATE audit_head SET seq = 5, \
+             hash = (SELECT hash FROM audit_events WHERE seq = 5) WHERE id = 1",
+        )
+        .await;
+        let (rewriter, _) = t.audit_log();
+        for _ in 0..5 {
+            rewriter.record(event(Some(77), AuditKind::Logout, AuditStatus::Success));
+        }
+        rewriter.flush().await;
+        let alone = audit::verify(&t.db, None).await.unwrap();
+        assert_eq!((alone.checked, alone.first_broken), (10, None));
+
+        let anchored = audit::verify(&t.db, Some(&anchor)).await.unwrap();
+        assert_eq!(
+            anchored.first_broken,
+            Some(BrokenLink {
+                seq: 10,
+                reason: BrokenReason::AnchorMismatch
+            })
+        );
+        // An anchor beyond the head: the chain was cut below it.
+        t.tamper("DELETE FROM audit_events WHERE seq >= 9").await;
+        t.tamper(
+            "UPDATE audit_head SET seq = 8, \
+             hash = (SELECT hash FROM audit_events WHERE seq = 8) WHERE id = 1",
+        )
+        .await;
+        let cut = audit::verify(&t.db, Some(&anchor)).await.unwrap();
+        assert_eq!(
+            cut.first_broken,
+            Some(BrokenLink {
+                seq: 10,
+                reason: BrokenReason::AnchorMismatch
+            })
+        );
+    })
+    .await;
+}
+
+#[test]
+fn anchors_parse_only_as_seq_and_sha256() {
+    let hash = "ab".repeat(32);
+    let anchor: Anchor = format!("12:{}", hash.to_uppercase()).parse().unwrap();
+    assert_eq!((anchor.seq, anchor.hash.as_str()), (12, hash.as_str()));
+    for bad in [
+        "12",
+        "x:ab",
+        "-1:00",
+        "3:abc",
+        &format!("3:{}", "g".repeat(64)),
+    ] {
+        assert!(bad.parse::<Anchor>().is_err(), "{bad}");
+    }
+}
+
+/// `deployer audit …` as an operator runs it, on both backends.
+fn deployer_audit(url: &str, args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .arg("audit")
+        .arg(format!("--database-url={url}"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    (output.status.code().unwrap(), stdout)
+}
+
+#[tokio::test]
+async fn the_audit_commands_exit_as_documented() {
+    for_each_backend(|t| async move {
+        let (log, _) = t.audit_log();
+        seed(&log, 6).await;
+
+        let (code, out) = deployer_audit(&t.url, &["verify"]);
+        assert_eq!(code, 0, "{out}");
+        let head = out.trim().rsplit("head ").next().unwrap().to_owned();
+        assert!(head.parse::<Anchor>().is_ok(), "{out}");
+        let (code, _) = deployer_audit(&t.url, &["verify", &format!("--anchor={head}")]);
+        assert_eq!(code, 0);
+
+        let (code, out) = deployer_audit(&t.url, &["export", "--user=2"]);
+        assert_eq!(code, 0);
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines.iter().all(|l| l["user_id"] == "github_2"));
+
+        t.tamper("UPDATE audit_events SET status = 'failure' WHERE seq = 4")
+            .await;
+        let (code, out) = deployer_audit(&t.url, &["verify"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("BROKEN at seq 4"), "{out}");
+    })
+    .await;
+}
+
+#[test]
+fn audit_verify_of_a_missing_sqlite_file_is_an_error_not_an_empty_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mistyped.db");
+    let (code, out) = deployer_audit(&format!("sqlite://{}", path.display()), &["verify"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(!path.exists());
 }
