@@ -254,6 +254,28 @@ describe('render deployer pages', () => {
     await phone.close();
   });
 
+  test('every field has a label, and the deploy form works from the keyboard alone', async () => {
+    await page.goto(demo.url + '/dashboard');
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll('input, select, textarea')]
+        .filter((el) => el.type !== 'hidden')
+        .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label'))
+        .map((el) => el.id || el.name));
+    assert.deepEqual(unlabelled, [], 'fields without a label');
+
+    await page.focus('#github_repo');
+    await page.keyboard.type('demo/static-site');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'project_name');
+    // Focus is visible where it lands.
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    assert.notEqual(outline, 'none', 'focused fields show a focus ring');
+    await page.focus('#preview');
+    await page.keyboard.press('Enter');
+    await page.locator('#plan-preview').waitFor();
+    assert.match(await page.locator('#plan-preview').innerText(), /static/);
+  });
+
   test('a form post without the CSRF token is refused with a page', async () => {
     const response = await page.request.post(demo.url + '/dashboard/clear', {
       form: { nothing: 'here' },
