@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     TestApp, TestUser, USER_AGENT, bare, captured_logs, client, location, spawn_app, spawn_app_with,
 };
-use crate::sessions::{events_named, exported};
+use crate::sessions::{events_named, exported, exported_everyone};
 
 async fn my_audit(user: &TestUser) -> Vec<Value> {
     let page: Value = user.get("/api/audit/me").await.json().await.unwrap();
@@ -190,19 +190,7 @@ async fn failed_logins_alert_at_the_threshold() {
         .create_github_user("burst-mallory")
         .await
         .unwrap();
-    let count_alerts = || async {
-        app.state.audit.flush().await;
-        let mut out = Vec::new();
-        deployer::db::audit::export(&app.state.db, None, None, &mut out)
-            .await
-            .unwrap();
-        let all: Vec<Value> = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        alerts_of(&all, "failed_login_burst")
-    };
+    let count_alerts = || async { alerts_of(&exported_everyone(&app).await, "failed_login_burst") };
     for _ in 0..9 {
         failed_login(&app, &http, "burst-mallory").await;
     }
@@ -268,21 +256,12 @@ async fn invalid_keys_alert_per_ip_at_the_threshold() {
     let mut bob = app.login("ipburst-bob").await;
     alice.setup_key("rnd_bad").await;
     alice.setup_key("rnd_bad").await;
-    let everyone = || async {
-        app.state.audit.flush().await;
-        let mut out = Vec::new();
-        deployer::db::audit::export(&app.state.db, None, None, &mut out)
-            .await
-            .unwrap();
-        String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect::<Vec<Value>>()
-    };
-    assert_eq!(alerts_of(&everyone().await, "invalid_key_burst_ip"), 0);
+    assert_eq!(
+        alerts_of(&exported_everyone(&app).await, "invalid_key_burst_ip"),
+        0
+    );
     bob.setup_key("rnd_bad").await;
-    let events = everyone().await;
+    let events = exported_everyone(&app).await;
     assert_alert_raised(&app, &events, "invalid_key_burst_ip").await;
     assert_eq!(alerts_of(&events, "invalid_key_burst_user"), 0);
 }

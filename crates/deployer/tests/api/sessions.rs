@@ -10,9 +10,18 @@ use crate::helpers::{USER_AGENT, error_code, spawn_app, spawn_app_with};
 
 /// The events `export` holds for one user, as JSON.
 pub async fn exported(app: &crate::helpers::TestApp, user_id: u64) -> Vec<Value> {
+    export_of(app, Some(user_id)).await
+}
+
+/// Every committed audit event of every user (and of none), oldest first.
+pub async fn exported_everyone(app: &crate::helpers::TestApp) -> Vec<Value> {
+    export_of(app, None).await
+}
+
+async fn export_of(app: &crate::helpers::TestApp, user_id: Option<u64>) -> Vec<Value> {
     app.state.audit.flush().await;
     let mut out = Vec::new();
-    deployer::db::audit::export(&app.state.db, None, Some(user_id), &mut out)
+    deployer::db::audit::export(&app.state.db, None, user_id, &mut out)
         .await
         .unwrap();
     String::from_utf8(out)
