@@ -1,6 +1,8 @@
 //! `cargo bench -p deployer --bench hot_paths`: the per-request costs of the
-//! vault (store key, seal, open) and of loading a session from the memory
-//! store. Plain timing loops (no extra crates); figures go in BENCHMARKS.md.
+//! vault (store key, seal, open), of loading a session from the memory
+//! store, and of recording an audit event (what a request waits for) next to
+//! how fast the writer commits them to SQLite. Plain timing loops (no extra
+//! crates); figures go in BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -8,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use deployer::clock::SystemClock;
 use deployer::credentials::{GitHubToken, SessionToken};
+use deployer::db::Database;
+use deployer::db::audit::{AuditDetails, AuditEvent, AuditKind, AuditLog, AuditStatus};
 use deployer::session::store::MemoryStore;
 use deployer::session::vault::{Purpose, TokenKind, Vault, open, seal};
 use deployer::session::{ClientToken, GitHubIdentity, LoadOutcome, SessionManager};
@@ -92,5 +96,50 @@ async fn main() {
         "{:<40} {:>10.2} µs/op  ({iterations} iterations, 10,001 sessions stored)",
         "session: load from memory store",
         per.as_secs_f64() * 1e6
+    );
+
+    audit().await;
+}
+
+/// A request only queues its event; the writer commits in batches behind it.
+async fn audit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let db = Database::connect(&url).await.expect("database");
+    let log = AuditLog::start(db, Arc::new(SystemClock));
+    let event = || AuditEvent {
+        user_id: Some(42),
+        kind: AuditKind::DeploymentRequested,
+        status: AuditStatus::Success,
+        details: AuditDetails {
+            request_id: Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0".into()),
+            route: Some("/api/render/deploy".into()),
+            repo: Some("octo/app".into()),
+            ..AuditDetails::default()
+        },
+    };
+    // Batches of 1,000 stay well inside the queue, so none is dropped.
+    let (batches, per_batch) = (20u32, 1_000u32);
+    let mut queued = Duration::ZERO;
+    let started = Instant::now();
+    for _ in 0..batches {
+        let t = Instant::now();
+        for _ in 0..per_batch {
+            log.record(event());
+        }
+        queued += t.elapsed();
+        log.flush().await;
+    }
+    let committed = started.elapsed();
+    let events = batches * per_batch;
+    println!(
+        "{:<40} {:>10.2} µs/op  ({events} events)",
+        "audit: record (queue only)",
+        (queued / events).as_secs_f64() * 1e6
+    );
+    println!(
+        "{:<40} {:>10.0} events/s  (SQLite, synchronous=FULL, hash chain)",
+        "audit: committed by the writer",
+        f64::from(events) / committed.as_secs_f64()
     );
 }

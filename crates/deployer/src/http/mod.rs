@@ -119,7 +119,23 @@ pub fn router(state: AppState) -> Router {
         .layer(trace)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::map_request(only_uuid_request_ids))
         .with_state(state)
+}
+
+/// A proxy's UUID request id is kept so reports can be followed across hops;
+/// anything else a client sends is replaced, so no free text (a key pasted by
+/// mistake, a forged id) reaches logs or audit events.
+async fn only_uuid_request_ids(mut request: Request) -> Request {
+    let is_uuid = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| uuid::Uuid::try_parse(v).is_ok());
+    if !is_uuid {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
 }
 
 async fn fallback() -> ApiError {

@@ -457,3 +457,32 @@ async fn metrics_need_the_token_when_one_is_set() {
     assert_eq!(right.status(), StatusCode::OK);
     assert!(right.text().await.unwrap().contains("http_requests_total"));
 }
+
+#[tokio::test]
+async fn a_client_request_id_is_kept_only_when_it_is_a_uuid() {
+    let app = spawn_app().await;
+    let mut alice = app.login("reqid-alice").await;
+    alice.setup_own_key().await;
+    let http = bare(USER_AGENT);
+    let status_with = |id: String| {
+        http.get(alice.path("/api/render/status"))
+            .bearer_auth(&alice.github.token)
+            .header("x-request-id", id)
+            .send()
+    };
+    let proxy_id = uuid::Uuid::new_v4().to_string();
+    let kept = status_with(proxy_id.clone()).await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], proxy_id.as_str());
+
+    let pasted = format!("{} oops", alice.render.api_key);
+    let replaced = status_with(pasted).await.unwrap();
+    let id = replaced.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::try_parse(&id).is_ok(), "{id}");
+    // The text the client sent reached no log line and no audit event.
+    let events = exported(&app, alice.github.id).await;
+    assert!(events.iter().all(|e| !e.to_string().contains("oops")));
+    assert!(!captured_logs().contains(&format!("{} oops", alice.render.api_key)));
+}
