@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::{AppError, AuthFailure};
+use crate::session::SessionError;
 use crate::upstream::{UnavailableReason, Upstream, UpstreamError};
 
 #[derive(Serialize)]
@@ -173,6 +174,11 @@ impl From<AppError> for ApiError {
                 "GitHub login failed. Start again from the login button.",
             ),
             AppError::Upstream(e) => from_upstream(&e),
+            AppError::Session(SessionError::Ended) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "GitHub authentication required: this session was ended, log in again",
+            ),
             AppError::Session(_) | AppError::Db(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

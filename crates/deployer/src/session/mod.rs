@@ -173,6 +173,10 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error("session record cannot be opened")]
     Corrupt,
+    /// The session was ended (logout, expiry, rotation) while this request
+    /// was using it; its write was dropped.
+    #[error("session ended during the request")]
+    Ended,
 }
 
 /// SHA-256 of the User-Agent: enough to notice a stolen cookie used from
@@ -248,10 +252,26 @@ impl SessionManager {
         }
     }
 
-    async fn save(&self, session: &ActiveSession) -> Result<(), SessionError> {
+    /// Stores a record that did not exist before.
+    async fn insert(&self, session: &ActiveSession) -> Result<(), SessionError> {
         let ttl = self.ttl(&session.record, self.clock.now());
         self.store.save(&session.key, &session.record, ttl).await?;
         Ok(())
+    }
+
+    /// Writes back a loaded record, unless it has been deleted meanwhile:
+    /// a logout racing this request wins, and its cookie stays dead.
+    async fn update(&self, session: &ActiveSession) -> Result<(), SessionError> {
+        let ttl = self.ttl(&session.record, self.clock.now());
+        if self
+            .store
+            .update(&session.key, &session.record, ttl)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(SessionError::Ended)
+        }
     }
 
     /// A fresh cookie session after login; the GitHub token is sealed in it.
@@ -275,7 +295,7 @@ impl SessionManager {
             key,
             record,
         };
-        self.save(&session).await?;
+        self.insert(&session).await?;
         Ok(session)
     }
 
@@ -312,7 +332,10 @@ impl SessionManager {
         let mut session = ActiveSession { token, key, record };
         if now - session.record.last_seen_at >= TOUCH_EVERY {
             session.record.last_seen_at = now;
-            self.save(&session).await?;
+            match self.update(&session).await {
+                Err(SessionError::Ended) => return Ok(LoadOutcome::Missing),
+                other => other?,
+            }
         }
         Ok(LoadOutcome::Active(Box::new(session)))
     }
@@ -332,7 +355,7 @@ impl SessionManager {
                     key,
                     record: self.new_record(TokenKind::Bearer, user, None),
                 };
-                self.save(&session).await?;
+                self.insert(&session).await?;
                 Ok(session)
             }
         }
@@ -399,9 +422,15 @@ impl SessionManager {
             verified: true,
             verified_at: self.clock.now(),
         });
-        self.save(&next).await?;
-        if next.key != session.key {
-            self.store.delete(&session.key).await?;
+        if next.key == session.key {
+            self.update(&next).await?;
+        } else {
+            // The old record goes first: if it is already gone (a logout
+            // won the race), no new one is made from it.
+            if !self.store.delete(&session.key).await? {
+                return Err(SessionError::Ended);
+            }
+            self.insert(&next).await?;
         }
         Ok(next)
     }
@@ -419,12 +448,12 @@ impl SessionManager {
                 render.verified_at = now;
             }
         }
-        self.save(session).await
+        self.update(session).await
     }
 
     pub async fn clear_render_key(&self, session: &mut ActiveSession) -> Result<(), SessionError> {
         session.record.render = None;
-        self.save(session).await
+        self.update(session).await
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -543,6 +572,49 @@ mod tests {
         assert_eq!(
             m.load(cookie(&s), ua.as_deref()).await.expect("load"),
             LoadOutcome::Missing
+        );
+    }
+
+    /// A request that loaded the session before a logout landed must not
+    /// write it back: the logged-out cookie stays dead.
+    #[tokio::test]
+    async fn writes_racing_a_logout_never_revive_the_session() {
+        let (m, clock) = manager();
+        let key = RenderApiKey::parse(SecretString::from("rnd_canaryKey12345678")).expect("key");
+        let owner = RenderOwnerRef {
+            id: "tea-x".into(),
+            name: "x".into(),
+        };
+        let s = m.create(&alice(), &gh(), None).await.expect("create");
+        let s = m.set_render_key(s, &key, &owner).await.expect("setup");
+        let LoadOutcome::Active(mut in_flight) = m.load(cookie(&s), None).await.expect("load")
+        else {
+            panic!("active");
+        };
+        let stale = (*in_flight).clone();
+
+        m.destroy(&s).await.expect("logout");
+        assert!(matches!(
+            m.set_render_verified(&mut in_flight, true).await,
+            Err(SessionError::Ended)
+        ));
+        assert!(matches!(
+            m.clear_render_key(&mut in_flight).await,
+            Err(SessionError::Ended)
+        ));
+        assert!(matches!(
+            m.set_render_key(stale, &key, &owner).await,
+            Err(SessionError::Ended)
+        ));
+        clock.advance(TOUCH_EVERY);
+        assert_eq!(
+            m.load(cookie(&s), None).await.expect("load"),
+            LoadOutcome::Missing
+        );
+        assert_eq!(
+            m.count_user(7).await.expect("count"),
+            0,
+            "no record was made"
         );
     }
 }

@@ -20,6 +20,10 @@ pub struct RedisStore {
     prefix: String,
 }
 
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
 /// Redis errors can echo the URL (with its password): only the kind is kept.
 fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(format!("{:?}", e.kind()))
@@ -90,7 +94,7 @@ impl SessionStore for RedisStore {
         ttl: Duration,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(session).map_err(|_| StoreError::Corrupt)?;
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ttl_ms = ttl_millis(ttl);
         let user_key = self.user_key(session.user_id);
         let mut conn = self.conn.clone();
         // The index outlives each record it lists by at most the longest TTL.
@@ -120,6 +124,28 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
+    /// `SET … XX`: written only while the record exists, in one command, so
+    /// a delete from another instance cannot be overtaken.
+    async fn update(
+        &self,
+        key: &StoreKey,
+        session: &StoredSession,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(session).map_err(|_| StoreError::Corrupt)?;
+        let mut conn = self.conn.clone();
+        let written: Option<String> = redis::cmd("SET")
+            .arg(self.record_key(key))
+            .arg(json)
+            .arg("PX")
+            .arg(ttl_millis(ttl))
+            .arg("XX")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(written.is_some())
+    }
+
     async fn load(&self, key: &StoreKey) -> Result<Option<StoredSession>, StoreError> {
         let mut conn = self.conn.clone();
         let json: Option<String> = conn.get(self.record_key(key)).await.map_err(unavailable)?;
@@ -127,17 +153,17 @@ impl SessionStore for RedisStore {
             .transpose()
     }
 
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let json: Option<String> = conn.get(self.record_key(key)).await.map_err(unavailable)?;
-        let _: () = conn.del(self.record_key(key)).await.map_err(unavailable)?;
+        let removed: u64 = conn.del(self.record_key(key)).await.map_err(unavailable)?;
         if let Some(session) = json.and_then(|j| serde_json::from_str::<StoredSession>(&j).ok()) {
             let _: () = conn
                 .srem(self.user_key(session.user_id), key.as_str())
                 .await
                 .map_err(unavailable)?;
         }
-        Ok(())
+        Ok(removed > 0)
     }
 
     async fn delete_user(&self, user_id: u64) -> Result<u64, StoreError> {

@@ -59,14 +59,25 @@ pub enum StoreError {
 /// manager also checks idle and absolute expiry on every load.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
+    /// Writes a record, new or not.
     async fn save(
         &self,
         key: &StoreKey,
         session: &StoredSession,
         ttl: Duration,
     ) -> Result<(), StoreError>;
+    /// Overwrites a record only while it still exists; `false` when it is
+    /// gone. A logout that lands while a request is using the session must
+    /// not be undone by that request's write.
+    async fn update(
+        &self,
+        key: &StoreKey,
+        session: &StoredSession,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
     async fn load(&self, key: &StoreKey) -> Result<Option<StoredSession>, StoreError>;
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError>;
+    /// Deletes a record; `true` when there was one.
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError>;
     /// Deletes every session of a user (logout everywhere); returns how many.
     async fn delete_user(&self, user_id: u64) -> Result<u64, StoreError>;
     /// Live sessions of one user.
@@ -127,6 +138,30 @@ impl MemoryStore {
     }
 }
 
+impl MemoryState {
+    fn put(
+        &mut self,
+        key: &StoreKey,
+        session: &StoredSession,
+        json: String,
+        expires_at: OffsetDateTime,
+    ) {
+        self.remove(key);
+        self.by_user
+            .entry(session.user_id)
+            .or_default()
+            .insert(key.clone());
+        self.records.insert(
+            key.clone(),
+            MemoryEntry {
+                json,
+                user_id: session.user_id,
+                expires_at,
+            },
+        );
+    }
+}
+
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn save(
@@ -137,22 +172,24 @@ impl SessionStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(session).map_err(|_| StoreError::Corrupt)?;
         let expires_at = self.clock.now() + ttl;
-        let mut state = self.state();
-        state.remove(key);
-        state
-            .by_user
-            .entry(session.user_id)
-            .or_default()
-            .insert(key.clone());
-        state.records.insert(
-            key.clone(),
-            MemoryEntry {
-                json,
-                user_id: session.user_id,
-                expires_at,
-            },
-        );
+        self.state().put(key, session, json, expires_at);
         Ok(())
+    }
+
+    async fn update(
+        &self,
+        key: &StoreKey,
+        session: &StoredSession,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(session).map_err(|_| StoreError::Corrupt)?;
+        let now = self.clock.now();
+        let mut state = self.state();
+        if state.records.get(key).is_none_or(|e| e.expires_at <= now) {
+            return Ok(false);
+        }
+        state.put(key, session, json, now + ttl);
+        Ok(true)
     }
 
     async fn load(&self, key: &StoreKey) -> Result<Option<StoredSession>, StoreError> {
@@ -170,9 +207,8 @@ impl SessionStore for MemoryStore {
             .map_err(|_| StoreError::Corrupt)
     }
 
-    async fn delete(&self, key: &StoreKey) -> Result<(), StoreError> {
-        self.state().remove(key);
-        Ok(())
+    async fn delete(&self, key: &StoreKey) -> Result<bool, StoreError> {
+        Ok(self.state().remove(key))
     }
 
     async fn delete_user(&self, user_id: u64) -> Result<u64, StoreError> {
@@ -305,7 +341,7 @@ pub mod suite {
 
         let mut updated = s1.clone();
         updated.login = "renamed".into();
-        store.save(&k1, &updated, ttl).await.expect("overwrite");
+        assert!(store.update(&k1, &updated, ttl).await.expect("update"));
         assert_eq!(store.load(&k1).await.expect("load"), Some(updated));
         assert_eq!(
             store.count_user(base + 1).await.expect("count"),
@@ -319,8 +355,18 @@ pub mod suite {
             "ciphertext only"
         );
 
-        store.delete(&k2).await.expect("delete");
+        assert!(store.delete(&k2).await.expect("delete"), "k2 existed");
         assert_eq!(store.load(&k2).await.expect("load"), None);
+        assert!(
+            !store.update(&k2, &s2, ttl).await.expect("update"),
+            "an update after a delete reports the record gone"
+        );
+        assert_eq!(
+            store.load(&k2).await.expect("load"),
+            None,
+            "an update never brings a deleted record back"
+        );
+        assert!(!store.delete(&k2).await.expect("delete"), "already gone");
         assert_eq!(store.count_user(base + 1).await.expect("count"), 1);
 
         assert_eq!(store.delete_user(base + 1).await.expect("delete_user"), 1);
@@ -334,6 +380,10 @@ pub mod suite {
         if let Some(advance) = advance {
             advance(Duration::from_secs(61));
             assert_eq!(store.load(&k3).await.expect("load"), None, "expired by TTL");
+            assert!(
+                !store.update(&k3, &s3, ttl).await.expect("update"),
+                "an expired record is not revived"
+            );
             store.save(&k3, &s3, ttl).await.expect("save");
             advance(Duration::from_secs(61));
             assert_eq!(store.sweep().await.expect("sweep"), 1);
