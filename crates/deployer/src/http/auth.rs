@@ -43,8 +43,13 @@ pub fn session_cookie(settings: &CookieSettings, token: &SessionToken) -> Cookie
     .build()
 }
 
-pub fn removal_cookie(name: &'static str) -> Cookie<'static> {
-    Cookie::build((name, "")).path("/").build()
+/// Clears a cookie. It carries `Secure` like the cookie it clears: a browser
+/// ignores a `__Host-` cookie set without it, removals included.
+pub fn removal_cookie(settings: &CookieSettings, name: &'static str) -> Cookie<'static> {
+    Cookie::build((name, ""))
+        .path("/")
+        .secure(settings.secure)
+        .build()
 }
 
 #[derive(Deserialize)]
@@ -118,7 +123,7 @@ pub async fn callback(
     let attempt: Option<LoginAttempt> = private
         .get(settings.oauth_cookie_name())
         .and_then(|c| serde_json::from_str(c.value()).ok());
-    let private = private.remove(removal_cookie(settings.oauth_cookie_name()));
+    let private = private.remove(removal_cookie(&settings, settings.oauth_cookie_name()));
 
     if query.error.is_some() {
         state.login_failed("access_denied", &ctx);
@@ -189,7 +194,10 @@ pub async fn callback(
 }
 
 fn logged_out(state: &AppState, jar: CookieJar) -> (CookieJar, StatusCode) {
-    let jar = jar.remove(removal_cookie(state.config.cookies.session_cookie_name()));
+    let jar = jar.remove(removal_cookie(
+        &state.config.cookies,
+        state.config.cookies.session_cookie_name(),
+    ));
     (jar, StatusCode::NO_CONTENT)
 }
 
@@ -209,4 +217,28 @@ pub async fn logout_everywhere(
 ) -> Result<(CookieJar, StatusCode), ApiError> {
     state.logout_everywhere(&session, &ctx).await?;
     Ok(logged_out(&state, jar))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Browsers drop a `__Host-` Set-Cookie without `Secure`, so a removal
+    /// without it would leave the cookie in place.
+    #[test]
+    fn removals_of_secure_cookies_are_secure_too() {
+        let settings = CookieSettings {
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+        };
+        for name in [settings.session_cookie_name(), settings.oauth_cookie_name()] {
+            let mut cookie = removal_cookie(&settings, name);
+            cookie.make_removal();
+            let header = cookie.to_string();
+            assert!(header.starts_with("__Host-"), "{header}");
+            assert!(header.contains("; Secure"), "{header}");
+            assert!(header.contains("; Path=/"), "{header}");
+        }
+    }
 }

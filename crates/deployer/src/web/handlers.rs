@@ -485,7 +485,10 @@ pub async fn deployment(
 }
 
 fn logged_out(state: &AppState, jar: CookieJar, notice: &str) -> Response {
-    let jar = jar.remove(removal_cookie(state.config.cookies.session_cookie_name()));
+    let jar = jar.remove(removal_cookie(
+        &state.config.cookies,
+        state.config.cookies.session_cookie_name(),
+    ));
     (jar, see_other(&format!("/?notice={notice}"))).into_response()
 }
 
