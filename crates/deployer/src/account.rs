@@ -154,9 +154,6 @@ impl AppState {
         previous: Option<SessionToken>,
         ctx: &RequestContext,
     ) -> Result<ActiveSession, AppError> {
-        if let Some(previous) = previous {
-            self.sessions.destroy_token(&previous).await?;
-        }
         let user = self
             .github
             .current_user(github_token.secret())
@@ -169,6 +166,11 @@ impl AppState {
             id: user.id,
             login: user.login,
         };
+        // Only once GitHub has confirmed the login: a failed attempt changes
+        // nothing, a successful one never keeps a pre-login token alive.
+        if let Some(previous) = previous {
+            self.sessions.destroy_token(&previous).await?;
+        }
         let session = self
             .sessions
             .create(&identity, &github_token, ctx.client_hash.clone())

@@ -1,13 +1,15 @@
 //! GitHub login: the OAuth web flow with `state` and PKCE S256 (the `oauth2`
 //! crate), and the check of `return_to` targets.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
-    TokenUrl,
+    AsyncHttpClient, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -103,29 +105,84 @@ impl OAuth {
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(attempt.verifier))
-            .request_async(&self.http)
+            .request_async(&TokenEndpoint(&self.http))
             .await
-            .map_err(|e| match e {
-                // GitHub answers a bad code with HTTP 200 and an error body,
-                // which the crate reports as a parse failure.
-                RequestTokenError::Parse(..) | RequestTokenError::ServerResponse(_) => {
-                    AppError::LoginFailed("code_rejected")
-                }
-                RequestTokenError::Request(e) => AppError::Upstream(UpstreamError::Unavailable {
-                    upstream: Upstream::GitHub,
-                    reason: if matches!(&e, oauth2::HttpClientError::Reqwest(r) if r.is_timeout()) {
-                        UnavailableReason::Timeout
-                    } else {
-                        UnavailableReason::Connect
-                    },
-                }),
-                RequestTokenError::Other(_) => AppError::Upstream(UpstreamError::Unavailable {
-                    upstream: Upstream::GitHub,
-                    reason: UnavailableReason::Malformed,
-                }),
-            })?;
+            .map_err(exchange_error)?;
         let secret = SecretString::from(token.access_token().secret().to_owned());
         GitHubToken::parse(secret.expose_secret()).ok_or(AppError::LoginFailed("token_malformed"))
+    }
+}
+
+/// The HTTP client for the token exchange. GitHub answers a bad code with
+/// HTTP 200 and an error body; a 5xx or 429 is GitHub being down or
+/// throttling, which must read as an upstream failure, not as a refused login.
+struct TokenEndpoint<'a>(&'a reqwest::Client);
+
+impl<'c> AsyncHttpClient<'c> for TokenEndpoint<'_> {
+    type Error = TokenEndpointError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, TokenEndpointError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self.0.call(request).await?;
+            let status = response.status();
+            if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                return Err(TokenEndpointError::Status(status.as_u16()));
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// Why the token endpoint gave no usable answer, before its body is read.
+#[derive(Debug, thiserror::Error)]
+enum TokenEndpointError {
+    #[error("token endpoint unreachable")]
+    Transport(#[from] oauth2::HttpClientError<reqwest::Error>),
+    #[error("token endpoint answered status {0}")]
+    Status(u16),
+}
+
+fn github_unavailable(reason: UnavailableReason) -> AppError {
+    AppError::Upstream(UpstreamError::Unavailable {
+        upstream: Upstream::GitHub,
+        reason,
+    })
+}
+
+fn exchange_error(
+    error: RequestTokenError<TokenEndpointError, oauth2::basic::BasicErrorResponse>,
+) -> AppError {
+    match error {
+        // GitHub's refusal of the code: an OAuth error body, usually with 200.
+        RequestTokenError::ServerResponse(_) => AppError::LoginFailed("code_rejected"),
+        RequestTokenError::Parse(_, body) => {
+            let is_oauth_error = serde_json::from_slice::<serde_json::Value>(&body)
+                .is_ok_and(|v| v.get("error").is_some_and(serde_json::Value::is_string));
+            if is_oauth_error {
+                AppError::LoginFailed("code_rejected")
+            } else {
+                github_unavailable(UnavailableReason::Malformed)
+            }
+        }
+        RequestTokenError::Request(TokenEndpointError::Status(429)) => {
+            AppError::Upstream(UpstreamError::RateLimited {
+                upstream: Upstream::GitHub,
+                retry_after: None,
+            })
+        }
+        RequestTokenError::Request(TokenEndpointError::Status(_)) => {
+            github_unavailable(UnavailableReason::ServerError)
+        }
+        RequestTokenError::Request(TokenEndpointError::Transport(e)) => github_unavailable(
+            if matches!(&e, oauth2::HttpClientError::Reqwest(r) if r.is_timeout()) {
+                UnavailableReason::Timeout
+            } else {
+                UnavailableReason::Connect
+            },
+        ),
+        RequestTokenError::Other(_) => github_unavailable(UnavailableReason::Malformed),
     }
 }
 

@@ -570,6 +570,60 @@ async fn render_faults_on_setup_are_upstream_unavailable_and_change_nothing() {
     assert_eq!(app.render_count(&alice.render).await, 0, "nothing created");
 }
 
+/// GitHub failing during a login (token exchange or `/user`) is an
+/// upstream failure, answered in time, and the session the browser already
+/// had is left as it was.
+#[tokio::test]
+async fn github_faults_during_login_are_upstream_unavailable_and_change_nothing() {
+    let app = spawn_app_with(&["--upstream-timeout=300ms"]).await;
+    let mut alice = app.login("login-faults-alice").await;
+    let token = alice.session_token().unwrap();
+    let faults = [
+        (FaultKind::Status, Some(503), None),
+        (FaultKind::Status, Some(500), None),
+        (FaultKind::Delay, None, Some(10_000)),
+        (FaultKind::Drop, None, None),
+        (FaultKind::Malformed, None, None),
+        (FaultKind::RateLimit, None, None),
+    ];
+    for path_prefix in ["/login/oauth/access_token", "/user"] {
+        for (kind, status, delay_ms) in faults {
+            app.control
+                .add_fault(&Fault {
+                    upstream: Upstream::Github,
+                    path_prefix: path_prefix.into(),
+                    kind,
+                    status,
+                    delay_ms,
+                    count: 1,
+                })
+                .await
+                .unwrap();
+            let started = Instant::now();
+            let callback = alice.oauth_login(None).await;
+            assert!(started.elapsed() < Duration::from_secs(8), "{kind:?}");
+            let code_status = callback.status();
+            let page = callback.text().await.unwrap();
+            assert!(
+                matches!(code_status.as_u16(), 502..=504),
+                "{path_prefix} {kind:?}: {code_status} {page}"
+            );
+            assert!(page.contains("GitHub"), "{path_prefix} {kind:?}: {page}");
+            app.control.clear_faults().await.unwrap();
+            assert_eq!(
+                alice.session_token().unwrap(),
+                token,
+                "{path_prefix} {kind:?}"
+            );
+            assert_eq!(
+                alice.get("/api/render/status").await.status(),
+                StatusCode::OK,
+                "{path_prefix} {kind:?}: the earlier session still works"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn setup_attempts_are_limited_per_user() {
     let app = spawn_app_with(&["--rate-limit-setup-user=3/1m"]).await;
