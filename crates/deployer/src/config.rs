@@ -83,7 +83,13 @@ pub struct ServeArgs {
     #[arg(long, env = "DEPLOY_TRACK_TIMEOUT", default_value = "1h")]
     pub deploy_track_timeout: String,
     /// Audit log and deployment history: `sqlite://…` or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://deployer.db")]
+    /// Its password is never printed (`--help` hides the environment's value).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://deployer.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
     /// `memory` or `redis`.
     #[arg(long, env = "SESSION_STORE", default_value = "memory")]

@@ -150,12 +150,25 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 }
 
 /// serde's messages can quote the offending value ("invalid type: string
-/// \"rnd_…\""), so only the field path and the missing/unknown field name
-/// are kept.
+/// \"rnd_…\""), and an unknown field's name or a map key is the client's
+/// own text (a pasted key, say). So only our own names are kept: the field
+/// path up to its first segment that is not one of our snake_case names,
+/// and the list of fields serde expected.
 fn data_error_message(text: &str) -> String {
     let detail = text
         .strip_prefix("Failed to deserialize the JSON body into the target type: ")
         .unwrap_or(text);
+    let (path, detail) = match detail.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => (our_path(path), rest),
+        _ => (String::new(), detail),
+    };
+    let at = |field: &str| {
+        if path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
     let named = |marker: &str| {
         detail.find(marker).and_then(|start| {
             let rest = &detail[start + marker.len()..];
@@ -163,15 +176,55 @@ fn data_error_message(text: &str) -> String {
         })
     };
     if let Some(field) = named("missing field `") {
-        return format!("{field}: is required");
+        return format!("{}: is required", at(&field));
     }
-    if let Some(field) = named("unknown field `") {
-        return format!("{field}: is not a known field");
+    if detail.contains("unknown field `") {
+        let expected = detail
+            .split_once(", expected ")
+            .map(|(_, list)| {
+                list.split(" at line")
+                    .next()
+                    .unwrap_or(list)
+                    .replace('`', "")
+            })
+            .unwrap_or_default();
+        let place = if path.is_empty() { "body" } else { &path };
+        return if expected.is_empty() {
+            format!("{place}: has a field that is not known")
+        } else {
+            format!("{place}: has a field that is not known (expected {expected})")
+        };
     }
-    match detail.split_once(": ") {
-        Some((path, _)) if !path.contains(' ') => format!("{path}: has the wrong type or value"),
-        _ => "body: a field has the wrong type or value".to_owned(),
+    if path.is_empty() {
+        "body: a field has the wrong type or value".to_owned()
+    } else {
+        format!("{path}: has the wrong type or value")
     }
+}
+
+/// The leading segments of a serde path that are our own field names
+/// (`env_vars[0].value`), cut before any segment from the client (a map key).
+fn our_path(path: &str) -> String {
+    let mut kept = String::new();
+    for segment in path.split('.') {
+        let name = segment.split('[').next().unwrap_or(segment);
+        // Our names are short lowercase words; a credential is long and
+        // mixes case and digits.
+        let ours = !name.is_empty()
+            && name.len() <= 24
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            && segment[name.len()..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'[' || b == b']');
+        if !ours {
+            break;
+        }
+        if !kept.is_empty() {
+            kept.push('.');
+        }
+        kept.push_str(segment);
+    }
+    kept
 }
 
 #[cfg(test)]
@@ -188,5 +241,27 @@ mod tests {
             "Failed to deserialize the JSON body into the target type: missing field `github_repo` at line 1 column 2",
         );
         assert_eq!(m, "github_repo: is required");
+    }
+
+    #[test]
+    fn client_text_in_field_names_and_map_keys_is_never_echoed() {
+        let m = data_error_message(
+            "Failed to deserialize the JSON body into the target type: unknown field `rnd_Canary123xYz`, expected `api_key` or `owner_id` at line 1 column 20",
+        );
+        assert_eq!(
+            m,
+            "body: has a field that is not known (expected api_key or owner_id)"
+        );
+        let m = data_error_message(
+            "env_vars.rnd_Canary123xYz: invalid type: integer `5`, expected a string at line 1",
+        );
+        assert_eq!(m, "env_vars: has the wrong type or value");
+        let m = data_error_message(
+            "overrides: unknown field `rnd_Canary123xYz`, expected one of `plan`, `region` at line 1",
+        );
+        assert_eq!(
+            m,
+            "overrides: has a field that is not known (expected one of plan, region)"
+        );
     }
 }

@@ -383,6 +383,12 @@ async fn metrics_parse_and_move_without_user_labels() {
         .await;
     let view = alice.wait_terminal(started["id"].as_str().unwrap()).await;
     assert_eq!(view["status"], "live", "{view}");
+    // An invented method is a client's free text: it must not become a label.
+    let brew = reqwest::Method::from_bytes(b"BREWCOFFEE").unwrap();
+    http.request(brew, format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
     let (text, after) = scrape(&http, &app.url).await;
 
     let moved = |name: &str, labels: &[(&str, &str)]| {
@@ -426,6 +432,7 @@ async fn metrics_parse_and_move_without_user_labels() {
     assert!(latency_count(&after) > latency_count(&before), "{text}");
 
     assert!(!text.contains("metrics-alice-7f3k"));
+    assert!(!text.contains("BREWCOFFEE"), "{text}");
     let id = alice.github.id.to_string();
     let labels: HashMap<&str, &str> = after
         .samples
