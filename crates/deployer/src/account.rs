@@ -17,6 +17,7 @@ use crate::context::RequestContext;
 use crate::credentials::{GitHubToken, RenderApiKey, RenderKeyError, SessionToken};
 use crate::db::audit::{AuditKind, AuditStatus, ReasonCode};
 use crate::error::{AppError, AuthFailure};
+use crate::ratelimit::client_network;
 use crate::session::{ActiveSession, ClientToken, GitHubIdentity, LoadOutcome, RenderOwnerRef};
 use crate::telemetry;
 use crate::upstream::UpstreamError;
@@ -197,7 +198,10 @@ impl AppState {
         let mut event = ctx.event(None, AuditKind::LoginFailed, AuditStatus::Failure);
         event.details.reason = Some(login_reason(reason));
         self.audit.record(event);
-        if let Some(alert) = self.alerts.failed_login(ctx.client_ip, Instant::now()) {
+        if let Some(alert) = self
+            .alerts
+            .failed_login(client_network(ctx.client_ip), Instant::now())
+        {
             self.raise_alert(alert, None, ctx);
         }
     }
@@ -248,7 +252,7 @@ impl AppState {
         self.limits
             .setup_user
             .check(&user_id)
-            .and_then(|()| self.limits.setup_ip.check(&ctx.client_ip))
+            .and_then(|()| self.limits.setup_ip.check(&client_network(ctx.client_ip)))
             .map_err(|retry_after| {
                 self.audit.record(ctx.event_because(
                     Some(user_id),
@@ -330,7 +334,7 @@ impl AppState {
         ));
         for alert in self
             .alerts
-            .invalid_key(user_id, ctx.client_ip, Instant::now())
+            .invalid_key(user_id, client_network(ctx.client_ip), Instant::now())
         {
             self.raise_alert(alert, Some(user_id), ctx);
         }

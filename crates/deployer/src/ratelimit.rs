@@ -2,7 +2,7 @@
 //! Render keys (setup per user and per IP) and slow down login floods.
 
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -43,6 +43,19 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
     }
 }
 
+/// The unit a per-IP limit counts: the address for IPv4, its /64 for IPv6.
+/// One IPv6 host is normally given a whole /64, so counting single
+/// addresses would let it try keys from 2^64 "clients".
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 pub struct RateLimiters {
     pub setup_user: KeyedLimit<u64>,
     pub setup_ip: KeyedLimit<IpAddr>,
@@ -68,6 +81,19 @@ impl RateLimiters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(client_network(a), client_network(b));
+        assert_ne!(client_network(a), client_network(other));
+        let v4: IpAddr = "192.0.2.7".parse().expect("ip");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(client_network(v4), v4);
+        assert_eq!(client_network(mapped), v4);
+    }
 
     #[test]
     fn trips_after_count_and_reports_retry_after_per_key() {

@@ -19,6 +19,7 @@ use crate::credentials::SessionToken;
 use crate::db::audit::{AuditKind, AuditStatus, ReasonCode};
 use crate::error::AppError;
 use crate::login::{LoginAttempt, safe_return_to};
+use crate::ratelimit::client_network;
 
 /// A login attempt must come back from GitHub within this time.
 const LOGIN_ATTEMPT_TTL: Duration = Duration::from_secs(600);
@@ -63,7 +64,7 @@ pub async fn login(
     jar: PrivateCookieJar,
     Query(query): Query<LoginQuery>,
 ) -> Result<(PrivateCookieJar, Redirect), ApiError> {
-    if let Err(retry_after) = state.limits.login_ip.check(&ctx.client_ip) {
+    if let Err(retry_after) = state.limits.login_ip.check(&client_network(ctx.client_ip)) {
         state.audit.record(ctx.event_because(
             None,
             AuditKind::RateLimited,
