@@ -243,15 +243,41 @@ describe('render deployer pages', () => {
     await page.screenshot({ path: join(shots, 'dashboard.png') });
   });
 
+  test('a failing build ends failed live, and the build log says why', async () => {
+    // A copy of the Node app that the emulated Render fails to build.
+    const files = { 'package.json': JSON.stringify({ name: 'broken', scripts: { start: 'node index.js' } }), 'index.js': 'require("http")' };
+    await emulatorPost(demo.emulator, '/_emulator/github/repos', {
+      owner: 'demo', name: 'broken-build', private: false, default_branch: 'main', files,
+    });
+    await emulatorPost(demo.emulator, '/_emulator/render/behavior', { phase_ms: 100, fail_repos: ['demo/broken-build'] });
+    await page.goto(demo.url + '/dashboard');
+    await page.fill('#github_repo', 'demo/broken-build');
+    await page.fill('#project_name', 'broken-build');
+    await page.click('#deploy-button');
+    await page.waitForURL(/\/deployments\/[0-9a-f-]{36}$/);
+    await page.evaluate(() => { window.__sameDocument = true; });
+    await page.locator('#status', { hasText: 'Failed' }).waitFor();
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, 'updated without reloading');
+    const note = page.locator('#refresh-note');
+    assert.match(await note.innerText(), /failed/);
+    await note.getByRole('link', { name: 'Reload to see the build log' }).click();
+    await page.locator('pre.log').first().waitFor();
+    assert.match(await page.locator('pre.log').first().innerText(), /\S/, 'log lines are shown');
+  });
+
   test('the pages fit a phone-sized screen', async () => {
     const phone = await alice.newPage();
     await phone.setViewportSize({ width: 375, height: 740 });
-    for (const path of ['/dashboard', deploymentPath]) {
-      await phone.goto(demo.url + path);
-      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const visitor = await newContext('phone', { viewport: { width: 375, height: 740 } });
+    const landing = await visitor.newPage();
+    const pages = [[landing, '/'], [phone, '/dashboard'], [phone, deploymentPath]];
+    for (const [tab, path] of pages) {
+      await tab.goto(demo.url + path);
+      const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow}px`);
     }
     await phone.close();
+    await visitor.close();
   });
 
   test('every field has a label, and the deploy form works from the keyboard alone', async () => {

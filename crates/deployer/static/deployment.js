@@ -57,30 +57,34 @@
 
   var events = new EventSource(root.getAttribute('data-events'));
 
+  // The stream ends at a final status, whether it arrives as a change or is
+  // already there in the first snapshot (the deploy finished before the
+  // page's stream opened).
+  function finish(status) {
+    events.close();
+    var note = document.getElementById('refresh-note');
+    if (!note) return;
+    note.textContent = status === 'failed' ? 'The deployment failed. ' : 'This deployment has finished. ';
+    var a = document.createElement('a');
+    a.href = window.location.pathname;
+    a.textContent = status === 'failed' ? 'Reload to see the build log' : 'Reload';
+    note.appendChild(a);
+  }
+
   events.addEventListener('snapshot', function (e) {
     var record = JSON.parse(e.data);
     (record.services || []).forEach(function (s) {
       setService(s.service_id, s.deploy_status, s.url);
     });
     setStatus(record.status);
-    if (record.status === 'live' || record.status === 'failed') events.close();
+    if (record.status === 'live' || record.status === 'failed') finish(record.status);
   });
 
   function change(e) {
     var event = JSON.parse(e.data);
     setService(event.service_id, event.deploy_status, event.url);
     setStatus(event.status);
-    if (event.terminal) {
-      events.close();
-      var note = document.getElementById('refresh-note');
-      if (note) {
-        note.textContent = event.status === 'failed' ? 'The deployment failed. ' : 'This deployment has finished. ';
-        var a = document.createElement('a');
-        a.href = window.location.pathname;
-        a.textContent = event.status === 'failed' ? 'Reload to see the build log' : 'Reload';
-        note.appendChild(a);
-      }
-    }
+    if (event.terminal) finish(event.status);
   }
   events.addEventListener('status', change);
   events.addEventListener('done', change);

@@ -440,8 +440,30 @@ mod tests {
         assert!(!html.contains("style="), "inline style");
     }
 
-    #[test]
-    fn the_dashboard_shows_hostile_values_as_text_and_never_a_key() {
+    /// The plan preview of a repository whose files carry markup: commands
+    /// and reasons come straight from the repo.
+    async fn hostile_plan() -> PlanView {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let procfile = format!("web: node server.js {SCRIPT}\nworker: node {BREAKOUT}.js\n");
+        let package = r#"{"name":"x","scripts":{"start":"node server.js"}}"#;
+        crate::plan::fixtures::write_files(
+            dir.path(),
+            &[("Procfile", procfile.as_str()), ("package.json", package)],
+        )
+        .expect("files");
+        let plan = crate::plan::plan_repository(
+            &crate::plan::FsSource::new(dir.path().to_owned()),
+            &crate::plan::fixtures::request(),
+        )
+        .await
+        .expect("plans");
+        PlanView::from(&plan)
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_shows_hostile_values_as_text_and_never_a_key() {
+        let plan = hostile_plan().await;
+        assert_eq!(plan.services.len(), 2, "web and worker from the Procfile");
         let page = DashboardPage {
             account: account(),
             notice: Some(Notice::info(SCRIPT, BREAKOUT, "next")),
@@ -473,7 +495,7 @@ mod tests {
                 region: "frankfurt".into(),
                 ..FormView::default()
             },
-            plan: None,
+            plan: Some(plan),
             services: Some(vec![ServiceRow::from(Service {
                 id: "srv-1".into(),
                 name: format!("api{SCRIPT}"),
@@ -491,6 +513,13 @@ mod tests {
         };
         let html = page.render().expect("renders");
         assert_escaped(&html);
+        let preview = html
+            .split("id=\"plan-preview\"")
+            .nth(1)
+            .and_then(|rest| rest.split("</section>").next())
+            .expect("the plan preview is shown");
+        assert!(preview.contains("node server.js &#60;script&#62;alert(1)&#60;/script&#62;"));
+        assert!(preview.contains("&#34;&#62;&#60;img src=x onerror=alert(1)&#62;.js"));
         assert!(!html.contains("javascript:"), "a non-http URL was linked");
         assert!(html.contains("<option value=\"frankfurt\" selected>"));
         // The key field is a password field with nothing in it.
