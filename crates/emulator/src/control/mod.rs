@@ -248,6 +248,16 @@ impl Control {
             .await
     }
 
+    /// Every authorization code issued so far is expired from now on.
+    pub async fn expire_oauth_codes(&self) -> anyhow::Result<()> {
+        self.call_empty::<()>(
+            reqwest::Method::POST,
+            &["github", "oauth-codes", "expire"],
+            None,
+        )
+        .await
+    }
+
     pub async fn clear_faults(&self) -> anyhow::Result<()> {
         self.call_empty::<()>(reqwest::Method::DELETE, &["faults"], None)
             .await

@@ -42,6 +42,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/github/repos", post(create_repo))
         .route("/github/tokens/{token}", delete(revoke_github_token))
         .route("/github/oauth-apps", post(create_oauth_app))
+        .route("/github/oauth-codes/expire", post(expire_oauth_codes))
         .route("/render/accounts", post(create_render_account))
         .route("/render/accounts/{owner_id}/keys", post(add_render_key))
         .route("/render/keys/{api_key}", delete(revoke_render_key))
@@ -234,6 +235,16 @@ async fn revoke_render_key(
         .remove(&api_key)
         .map(|_| StatusCode::NO_CONTENT)
         .ok_or_else(|| ControlError::NotFound("api key".into()))
+}
+
+/// Ages every pending authorization code past its lifetime, so a test can
+/// check expiry without waiting ten minutes.
+async fn expire_oauth_codes(State(state): State<AppState>) -> StatusCode {
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    for code in state.lock().oauth_codes.values_mut() {
+        code.expires_at = past;
+    }
+    StatusCode::NO_CONTENT
 }
 
 async fn set_behavior(State(state): State<AppState>, Json(behavior): Json<Behavior>) -> StatusCode {

@@ -8,6 +8,7 @@
 
 use std::sync::OnceLock;
 
+use emulator::control::{Fault, FaultKind, Upstream};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -288,6 +289,69 @@ async fn render_answers_match_the_openapi_spec() {
         )
         .await;
     assert_conforms("list-services", 401, &unauthorized);
+
+    let bad_limit = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/logs?ownerId={}&resource={id}&limit=500", acct.owner_id),
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_conforms("list-logs", 400, &bad_limit);
+    let other = t.account("other").await;
+    let foreign = t
+        .render_json(
+            Method::GET,
+            key,
+            &format!("/logs?ownerId={}&resource={id}", other.owner_id),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    assert_conforms("list-logs", 403, &foreign);
+    let bad_body = t
+        .render_json(
+            Method::POST,
+            key,
+            "/services",
+            Some(&json!({ "type": "web_service" })),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    assert_conforms("create-service", 400, &bad_body);
+
+    // Injected faults answer in Render's error shape too.
+    for (kind, status, expect) in [
+        (FaultKind::RateLimit, None, StatusCode::TOO_MANY_REQUESTS),
+        (
+            FaultKind::Status,
+            Some(503),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        (
+            FaultKind::Status,
+            Some(500),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+    ] {
+        t.control
+            .add_fault(&Fault {
+                upstream: Upstream::Render,
+                path_prefix: "/v1/services".into(),
+                kind,
+                status,
+                delay_ms: None,
+                count: 1,
+            })
+            .await
+            .expect("fault");
+        let answer = t
+            .render_json(Method::GET, key, "/services", None, expect)
+            .await;
+        assert_conforms("list-services", expect.as_u16(), &answer);
+    }
 }
 
 #[tokio::test]

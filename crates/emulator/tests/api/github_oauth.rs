@@ -149,6 +149,52 @@ async fn a_wrong_pkce_verifier_is_rejected() {
 }
 
 #[tokio::test]
+async fn an_expired_code_is_rejected() {
+    let t = spawn_emulator().await;
+    let app = setup(&t).await;
+    let redirect = "http://127.0.0.1:5000/callback";
+    let code = authorize(&t, &app, redirect).await;
+    t.control.expire_oauth_codes().await.expect("expire");
+    let answer = exchange_basic(&t, &app, &code, redirect, VERIFIER).await;
+    assert_eq!(answer["error"], "bad_verification_code");
+    assert!(answer.get("access_token").is_none());
+
+    // A code issued after the call is fresh.
+    let code = authorize(&t, &app, redirect).await;
+    let grant = exchange_basic(&t, &app, &code, redirect, VERIFIER).await;
+    assert!(grant["access_token"].is_string(), "{grant}");
+}
+
+#[tokio::test]
+async fn only_the_s256_challenge_method_is_accepted() {
+    let t = spawn_emulator().await;
+    let app = setup(&t).await;
+    let redirect = "http://127.0.0.1:5000/callback";
+    let response = t
+        .http
+        .get(t.url("/login/oauth/authorize"))
+        .query(&[
+            ("client_id", app.client_id.as_str()),
+            ("redirect_uri", redirect),
+            ("login", "octo"),
+            ("state", "st4te"),
+            ("code_challenge", VERIFIER),
+            ("code_challenge_method", "plain"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().expect("location");
+    assert_eq!(
+        query_param(location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(query_param(location, "state").as_deref(), Some("st4te"));
+    assert!(query_param(location, "code").is_none(), "no code is issued");
+}
+
+#[tokio::test]
 async fn body_credentials_get_a_form_encoded_answer_and_errors_are_checked() {
     let t = spawn_emulator().await;
     let app = setup(&t).await;

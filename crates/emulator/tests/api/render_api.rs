@@ -80,6 +80,89 @@ async fn keys_see_only_their_own_owner_and_revoked_keys_are_unauthorized() {
     );
 }
 
+/// Every call that changes a service answers another owner's key with 404,
+/// as if the service did not exist, and changes nothing.
+#[tokio::test]
+async fn another_owners_service_cannot_be_changed() {
+    let t = spawn_emulator().await;
+    let ada = t.account("ada").await;
+    let bob = t.account("bob").await;
+    let created = t
+        .create_web_service(&bob, "bobs", "https://github.com/b/r")
+        .await;
+    let id = created["service"]["id"].as_str().expect("id");
+    let before = t
+        .render_json(
+            Method::GET,
+            &bob.api_key,
+            &format!("/services/{id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let vars = json!([{ "key": "PWNED", "value": "1" }]);
+    let var = json!({ "value": "1" });
+    let calls: [(Method, String, Option<&Value>); 7] = [
+        (Method::DELETE, format!("/services/{id}"), None),
+        (Method::POST, format!("/services/{id}/suspend"), None),
+        (Method::POST, format!("/services/{id}/resume"), None),
+        (
+            Method::POST,
+            format!("/services/{id}/deploys"),
+            Some(&json!({})),
+        ),
+        (Method::PUT, format!("/services/{id}/env-vars"), Some(&vars)),
+        (
+            Method::PUT,
+            format!("/services/{id}/env-vars/PWNED"),
+            Some(&var),
+        ),
+        (
+            Method::DELETE,
+            format!("/services/{id}/env-vars/PORT"),
+            None,
+        ),
+    ];
+    for (method, path, body) in calls {
+        let response = t.render(method.clone(), &ada.api_key, &path, body).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let after = t
+        .render_json(
+            Method::GET,
+            &bob.api_key,
+            &format!("/services/{id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(before, after, "the service is unchanged");
+    let env = t
+        .render_json(
+            Method::GET,
+            &bob.api_key,
+            &format!("/services/{id}/env-vars"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert!(!env.to_string().contains("PWNED"), "{env}");
+    let deploys = t
+        .render_json(
+            Method::GET,
+            &bob.api_key,
+            &format!("/services/{id}/deploys"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        deploys.as_array().expect("array").len(),
+        1,
+        "only the first deploy"
+    );
+}
+
 #[tokio::test]
 async fn every_service_type_is_created_with_its_shape() {
     let t = spawn_emulator().await;
