@@ -17,6 +17,9 @@ pub const REPO: &str = "octo/demo";
 pub struct Fixture {
     pub name: &'static str,
     pub files: Vec<(&'static str, &'static str)>,
+    /// Words that one of the plan's reasons must carry: the evidence the
+    /// choice was made from, as the user will read it.
+    pub because: &'static str,
     /// In plan order.
     pub expect: Vec<ExpectedService>,
 }
@@ -30,6 +33,8 @@ pub struct ExpectedService {
     pub build: Option<&'static str>,
     pub start: Option<&'static str>,
     pub publish: Option<&'static str>,
+    /// A static site whose client-side routes need the `/* → /index.html` rewrite.
+    pub spa: bool,
 }
 
 fn web(runtime: Runtime, build: &'static str, start: &'static str) -> ExpectedService {
@@ -41,6 +46,7 @@ fn web(runtime: Runtime, build: &'static str, start: &'static str) -> ExpectedSe
         build: Some(build),
         start: Some(start),
         publish: None,
+        spa: false,
     }
 }
 
@@ -53,10 +59,15 @@ fn site(build: Option<&'static str>, publish: &'static str) -> ExpectedService {
         build,
         start: None,
         publish: Some(publish),
+        spa: false,
     }
 }
 
 impl ExpectedService {
+    fn spa(self) -> Self {
+        Self { spa: true, ..self }
+    }
+
     fn named(self, name: &'static str, root_dir: Option<&'static str>) -> Self {
         Self {
             name,
@@ -97,6 +108,10 @@ impl ExpectedService {
             && self.build == s.build_command.as_deref()
             && self.start == s.start_command.as_deref()
             && self.publish == s.publish_path.as_deref()
+            && self.spa
+                == s.routes
+                    .iter()
+                    .any(|r| r.source == "/*" && r.destination == "/index.html")
     }
 }
 
@@ -115,6 +130,19 @@ impl Fixture {
                 self.name, self.expect, plan.services
             ));
         }
+        let explained = plan
+            .services
+            .iter()
+            .flat_map(|s| &s.reasons)
+            .any(|r| r.text.contains(self.because));
+        if !explained {
+            return Err(format!(
+                "fixture {}: no reason says {:?}: {:#?}",
+                self.name,
+                self.because,
+                plan.services.iter().map(|s| &s.reasons).collect::<Vec<_>>()
+            ));
+        }
         if let Some(s) = plan.services.iter().find(|s| s.reasons.is_empty()) {
             return Err(format!(
                 "fixture {}: service {} has no reasons",
@@ -131,6 +159,7 @@ pub fn fixtures() -> Vec<Fixture> {
     vec![
         Fixture {
             name: "node-npm",
+            because: "scripts.start is `node server.js`",
             files: vec![
                 (
                     "package.json",
@@ -143,6 +172,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "node-yarn",
+            because: "found yarn.lock",
             files: vec![
                 (
                     "package.json",
@@ -162,6 +192,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "node-pnpm",
+            because: "packageManager is pnpm@9.1.0",
             files: vec![
                 (
                     "package.json",
@@ -181,6 +212,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "node-bun",
+            because: "found a bun lockfile",
             files: vec![
                 (
                     "package.json",
@@ -200,6 +232,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "next-ssr",
+            because: "next (server-rendered)",
             files: vec![
                 (
                     "package.json",
@@ -219,6 +252,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "next-export",
+            because: "output: 'export'",
             files: vec![
                 (
                     "package.json",
@@ -230,10 +264,11 @@ pub fn fixtures() -> Vec<Fixture> {
                     "const nextConfig = { output: 'export', images: { unoptimized: true } };\nexport default nextConfig;\n",
                 ),
             ],
-            expect: vec![site(Some("npm ci && npm run build"), "out")],
+            expect: vec![site(Some("npm ci && npm run build"), "out").spa()],
         },
         Fixture {
             name: "vite",
+            because: "build.outDir is 'build-output'",
             files: vec![
                 (
                     "package.json",
@@ -249,10 +284,11 @@ pub fn fixtures() -> Vec<Fixture> {
                     "<!doctype html><div id=\"root\"></div><script type=\"module\" src=\"/src/main.tsx\"></script>\n",
                 ),
             ],
-            expect: vec![site(Some("npm ci && npm run build"), "build-output")],
+            expect: vec![site(Some("npm ci && npm run build"), "build-output").spa()],
         },
         Fixture {
             name: "create-react-app",
+            because: "react-scripts (Create React App)",
             files: vec![
                 (
                     "package.json",
@@ -264,13 +300,17 @@ pub fn fixtures() -> Vec<Fixture> {
                     "<!doctype html><div id=\"root\"></div>\n",
                 ),
             ],
-            expect: vec![site(
-                Some("yarn install --frozen-lockfile && yarn build"),
-                "build",
-            )],
+            expect: vec![
+                site(
+                    Some("yarn install --frozen-lockfile && yarn build"),
+                    "build",
+                )
+                .spa(),
+            ],
         },
         Fixture {
             name: "astro",
+            because: "astro (static output)",
             files: vec![
                 (
                     "package.json",
@@ -282,10 +322,11 @@ pub fn fixtures() -> Vec<Fixture> {
                     "import { defineConfig } from 'astro/config';\nexport default defineConfig({ site: 'https://example.com' });\n",
                 ),
             ],
-            expect: vec![site(Some("npm ci && npm run build"), "dist")],
+            expect: vec![site(Some("npm ci && npm run build"), "dist").spa()],
         },
         Fixture {
             name: "angular",
+            because: "into dist/shop/browser",
             files: vec![
                 (
                     "package.json",
@@ -297,10 +338,11 @@ pub fn fixtures() -> Vec<Fixture> {
                     r#"{"projects":{"shop":{"architect":{"build":{"builder":"@angular-devkit/build-angular:application","options":{"outputPath":"dist/shop"}}}}}}"#,
                 ),
             ],
-            expect: vec![site(Some("npm ci && npm run build"), "dist/shop/browser")],
+            expect: vec![site(Some("npm ci && npm run build"), "dist/shop/browser").spa()],
         },
         Fixture {
             name: "plain-static",
+            because: "found index.html and no app manifest",
             files: vec![
                 (
                     "index.html",
@@ -312,6 +354,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "django",
+            because: "WSGI_APPLICATION in mysite/settings.py is mysite.wsgi",
             files: vec![
                 (
                     "requirements.txt",
@@ -339,6 +382,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "fastapi",
+            because: "app/api.py holds `api = FastAPI()`",
             files: vec![
                 (
                     "requirements.txt",
@@ -362,6 +406,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "flask",
+            because: "hello.py holds `server = Flask(...)`",
             files: vec![
                 ("requirements.txt", "Flask==3.0.3\ngunicorn==22.0.0\n"),
                 (
@@ -377,6 +422,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "poetry",
+            because: "found poetry.lock → poetry",
             files: vec![
                 (
                     "pyproject.toml",
@@ -393,6 +439,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "uv",
+            because: "found uv.lock → uv",
             files: vec![
                 (
                     "pyproject.toml",
@@ -412,6 +459,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "pipenv",
+            because: "found Pipfile → pipenv",
             files: vec![
                 (
                     "Pipfile",
@@ -431,6 +479,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "rails",
+            because: "defines a Rails::Application",
             files: vec![
                 (
                     "Gemfile",
@@ -455,6 +504,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "rack",
+            because: "found config.ru",
             files: vec![
                 (
                     "Gemfile",
@@ -471,6 +521,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "go",
+            because: "chose cmd/demo",
             files: vec![
                 ("go.mod", "module github.com/octo/demo\n\ngo 1.22\n"),
                 ("cmd/migrate/main.go", "package main\n\nfunc main() {}\n"),
@@ -487,6 +538,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "rust-bin",
+            because: "the only [[bin]] of package demo-server",
             files: vec![
                 (
                     "Cargo.toml",
@@ -506,6 +558,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "rust-workspace",
+            because: r#"default-run = "api-server" in package api"#,
             files: vec![
                 (
                     "Cargo.toml",
@@ -533,6 +586,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "phoenix",
+            because: "depends on :phoenix",
             files: vec![
                 (
                     "mix.exs",
@@ -553,6 +607,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "dockerfile",
+            because: "found Dockerfile → docker",
             files: vec![
                 (
                     "Dockerfile",
@@ -572,6 +627,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "php-docker",
+            because: "PHP has no native Render runtime",
             files: vec![
                 ("Dockerfile", "FROM php:8.3-apache\nCOPY . /var/www/html/\n"),
                 ("composer.json", r#"{"require":{"php":"^8.2"}}"#),
@@ -585,6 +641,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "procfile-web-worker",
+            because: "the web: line of Procfile",
             files: vec![
                 ("requirements.txt", "flask\ngunicorn\ncelery\n"),
                 ("app.py", "from flask import Flask\napp = Flask(__name__)\n"),
@@ -612,6 +669,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "monorepo-subdir",
+            because: "the app lives in server/",
             files: vec![
                 ("README.md", "# demo\n"),
                 ("docs/index.html", "<h1>docs</h1>\n"),
@@ -629,6 +687,7 @@ pub fn fixtures() -> Vec<Fixture> {
         },
         Fixture {
             name: "python-api-and-vite-web",
+            because: "api/main.py holds `app = FastAPI()`",
             files: vec![
                 ("api/requirements.txt", "fastapi\nuvicorn\n"),
                 (
@@ -649,7 +708,9 @@ pub fn fixtures() -> Vec<Fixture> {
                     "uvicorn main:app --host 0.0.0.0 --port $PORT",
                 )
                 .named("demo-api", Some("api")),
-                site(Some("npm ci && npm run build"), "dist").named("demo-web", Some("web")),
+                site(Some("npm ci && npm run build"), "dist")
+                    .spa()
+                    .named("demo-web", Some("web")),
             ],
         },
     ]

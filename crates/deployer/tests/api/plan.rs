@@ -41,38 +41,32 @@ async fn every_fixture_plans_the_same_over_github_and_locally() {
     }
 }
 
+/// `deployer plan <dir> --json` gives every fixture's expected plan, the
+/// same as the service's planner over the same files.
 #[tokio::test]
-async fn the_cli_plans_a_checkout_like_the_service() {
-    let app = spawn_app().await;
-    let mut octo = app.login("octo").await;
-    octo.setup_own_key().await;
-    let fixture = fixtures::fixtures()
-        .into_iter()
-        .find(|f| f.name == "python-api-and-vite-web")
-        .unwrap();
-    app.push_repo("octo", PROJECT, &fixture.files).await;
-    let response = octo
-        .post("/api/render/plan", json!({ "github_repo": "octo/demo" }))
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let over_github: Plan = response.json().await.unwrap();
-
-    // The CLI names the project after the directory.
-    let parent = tempfile::tempdir().unwrap();
-    let dir = parent.path().join(PROJECT);
-    fixtures::write_files(&dir, &fixture.files).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
-        .arg("plan")
-        .arg(&dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let from_cli: Plan = serde_json::from_slice(&output.stdout).unwrap();
-    fixture.check(&from_cli).unwrap();
-    assert_eq!(from_cli.services, over_github.services);
+async fn the_cli_plans_every_checkout_like_the_service() {
+    for fixture in fixtures::fixtures() {
+        // The CLI names the project after the directory.
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join(PROJECT);
+        fixtures::write_files(&dir, &fixture.files).unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+            .arg("plan")
+            .arg(&dir)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            fixture.name,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let from_cli: Plan = serde_json::from_slice(&output.stdout).unwrap();
+        fixture.check(&from_cli).unwrap();
+        let local = plan_repository(&FsSource::new(dir.clone()), &fixtures::request())
+            .await
+            .unwrap();
+        assert_eq!(from_cli.services, local.services, "{}", fixture.name);
+    }
 }
