@@ -530,6 +530,98 @@ async fn invalid_and_revoked_keys_are_reported_and_not_stored() {
 }
 
 #[tokio::test]
+async fn a_badly_shaped_key_is_refused_before_any_render_call() {
+    let app = spawn_app().await;
+    let mut alice = app.login("shape-alice").await;
+    let owners_calls = || async {
+        render_calls_since(&app, 0)
+            .await
+            .into_iter()
+            .filter(|c| c.path == "/v1/owners")
+            .count()
+    };
+    let too_long = format!("rnd_{}", "a".repeat(200));
+    for wrong in [
+        "",
+        "rnd_",
+        "rnd_short",
+        "sk_live_abcdefghijklmnopqrstuvwxyz012345",
+        "RND_abcdefghijklmnopqrstuvwxyz012345",
+        "rnd_abcdefghijklmnop-rstuvwxyz012345",
+        "rnd_abcdefghijklmnop rstuvwxyz012345",
+        "rnd_abcdefghijklmnopqrstuvwxyz01234\u{e9}",
+        too_long.as_str(),
+    ] {
+        let (status, code) = error_code(alice.setup_key(wrong).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "render_key_invalid"),
+            "{wrong:?}"
+        );
+    }
+    assert_eq!(
+        owners_calls().await,
+        0,
+        "no key of a bad shape reached Render"
+    );
+    // A key of the right shape is asked about (so the check above means something).
+    let unknown = format!("rnd_{}", uuid::Uuid::new_v4().simple());
+    let (status, _) = error_code(alice.setup_key(&unknown).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(owners_calls().await, 1);
+}
+
+#[tokio::test]
+async fn setup_attempts_are_limited_per_ip_across_users() {
+    let app = spawn_app_with(&["--rate-limit-setup-ip=3/1m", "--trust-proxy=true"]).await;
+    let mut alice = app.login("iplimit-alice").await;
+    let mut bob = app.login("iplimit-bob").await;
+    let mut carol = app.login("iplimit-carol").await;
+    for user in [&mut alice, &mut bob] {
+        let (status, code) = error_code(user.setup_key("rnd_bad").await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "render_key_invalid")
+        );
+    }
+    carol.setup_own_key().await;
+    // The fourth attempt from this address, by a user who has made none.
+    let mut dave = app.login("iplimit-dave").await;
+    let key = dave.render.api_key.clone();
+    let limited = dave.setup_key(&key).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let (_, code) = error_code(limited).await;
+    assert_eq!(code, "rate_limited");
+    assert_eq!(status_of(&dave).await["render"]["configured"], false);
+    let dave_fingerprint = emulator::fingerprint(&key);
+    assert!(
+        render_calls_since(&app, 0)
+            .await
+            .iter()
+            .all(|c| c.credential_fingerprint.as_deref() != Some(dave_fingerprint.as_str())),
+        "the refused attempt did not reach Render"
+    );
+
+    // The same user from another address (behind the trusted proxy) is not held back.
+    let elsewhere = dave
+        .http
+        .post(dave.path("/api/render/setup"))
+        .header("x-csrf-token", dave.csrf.clone().unwrap())
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&json!({ "api_key": key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn render_faults_on_setup_are_upstream_unavailable_and_change_nothing() {
     let app = spawn_app_with(&["--upstream-timeout=300ms"]).await;
     let mut alice = app.login("faults-alice").await;
