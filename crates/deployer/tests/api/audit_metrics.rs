@@ -185,6 +185,7 @@ fn alerts_of(events: &[Value], kind: &str) -> usize {
 #[tokio::test]
 async fn failed_logins_alert_at_the_threshold() {
     let app = spawn_app().await;
+    let metric_before = alert_metric(&app, "failed_login_burst").await;
     let http = client();
     app.control
         .create_github_user("burst-mallory")
@@ -196,12 +197,20 @@ async fn failed_logins_alert_at_the_threshold() {
     }
     assert_eq!(count_alerts().await, 0, "below the threshold of 10");
     failed_login(&app, &http, "burst-mallory").await;
-    assert_eq!(count_alerts().await, 1, "at the threshold");
+    let events = exported_everyone(&app).await;
+    assert_alert_raised(&app, &events, "failed_login_burst", metric_before).await;
+    let alert = events
+        .iter()
+        .find(|e| e["alert"] == "failed_login_burst")
+        .unwrap();
+    assert_eq!(alert["user_id"], Value::Null, "no one was logged in");
+    assert_eq!(alert["client_ip"], "127.0.0.1");
 }
 
 #[tokio::test]
 async fn invalid_keys_alert_per_user_at_the_threshold() {
     let app = spawn_app().await;
+    let metric_before = alert_metric(&app, "invalid_key_burst_user").await;
     let mut alice = app.login("oracle-alice").await;
     for _ in 0..4 {
         alice
@@ -217,7 +226,7 @@ async fn invalid_keys_alert_per_user_at_the_threshold() {
     );
     alice.setup_key("rnd_bad").await;
     let events = exported(&app, alice.github.id).await;
-    assert_eq!(alerts_of(&events, "invalid_key_burst_user"), 1);
+    assert_alert_raised(&app, &events, "invalid_key_burst_user", metric_before).await;
     assert_eq!(
         alerts_of(&events, "invalid_key_burst_ip"),
         0,
@@ -225,9 +234,17 @@ async fn invalid_keys_alert_per_user_at_the_threshold() {
     );
 }
 
+/// `security_alerts_total{kind}` as `/metrics` shows it now. The recorder is
+/// shared by every app in this process: compare before and after.
+pub async fn alert_metric(app: &TestApp, kind: &str) -> f64 {
+    let (_, scrape) = scrape(&bare(USER_AGENT), &app.url).await;
+    total(&scrape, "security_alerts_total", &[("kind", kind)])
+}
+
 /// The alert of `kind` in `events` was raised all three ways: the audit event
-/// (one), a WARN log line with its request id, and the metric.
-async fn assert_alert_raised(app: &TestApp, events: &[Value], kind: &str) {
+/// (one), a WARN log line with its request id, and the metric (above
+/// `metric_before`, read with [`alert_metric`] before the alert).
+pub async fn assert_alert_raised(app: &TestApp, events: &[Value], kind: &str, metric_before: f64) {
     let alerts: Vec<&Value> = events
         .iter()
         .filter(|e| e["event"] == "security_alert" && e["alert"] == kind)
@@ -244,14 +261,18 @@ async fn assert_alert_raised(app: &TestApp, events: &[Value], kind: &str) {
             && line["fields"]["request_id"] == request_id.as_str()
     });
     assert!(logged, "no WARN line for the {kind} alert {request_id}");
-    let (_, scrape) = scrape(&bare(USER_AGENT), &app.url).await;
-    assert!(total(&scrape, "security_alerts_total", &[("kind", kind)]) >= 1.0);
+    assert_eq!(alerts[0]["status"], "alert");
+    assert!(
+        alert_metric(app, kind).await > metric_before,
+        "security_alerts_total{{kind={kind}}} did not move"
+    );
 }
 
 #[tokio::test]
 async fn invalid_keys_alert_per_ip_at_the_threshold() {
     // Three users from one IP, none of them past the per-user threshold.
     let app = spawn_app_with(&["--alert-invalid-keys-ip=3/15m"]).await;
+    let metric_before = alert_metric(&app, "invalid_key_burst_ip").await;
     let mut alice = app.login("ipburst-alice").await;
     let mut bob = app.login("ipburst-bob").await;
     alice.setup_key("rnd_bad").await;
@@ -262,13 +283,14 @@ async fn invalid_keys_alert_per_ip_at_the_threshold() {
     );
     bob.setup_key("rnd_bad").await;
     let events = exported_everyone(&app).await;
-    assert_alert_raised(&app, &events, "invalid_key_burst_ip").await;
+    assert_alert_raised(&app, &events, "invalid_key_burst_ip", metric_before).await;
     assert_eq!(alerts_of(&events, "invalid_key_burst_user"), 0);
 }
 
 #[tokio::test]
 async fn repeated_deploy_failures_alert_at_the_threshold() {
     let app = spawn_app_with(&["--alert-deploy-failures-user=2/1h"]).await;
+    let metric_before = alert_metric(&app, "repeated_deploy_failures").await;
     let mut alice = app.login("failing-alice").await;
     alice.setup_own_key().await;
     app.seed_demo_repos("failing-alice").await;
@@ -287,7 +309,7 @@ async fn repeated_deploy_failures_alert_at_the_threshold() {
     let events = fail_once().await;
     assert_eq!(alerts_of(&events, "repeated_deploy_failures"), 0);
     let events = fail_once().await;
-    assert_alert_raised(&app, &events, "repeated_deploy_failures").await;
+    assert_alert_raised(&app, &events, "repeated_deploy_failures", metric_before).await;
 }
 
 #[tokio::test]
@@ -333,6 +355,7 @@ async fn audit_me_pages_through_every_event_once_newest_first() {
 #[tokio::test]
 async fn too_many_sessions_alert_above_the_maximum() {
     let app = spawn_app_with(&["--alert-max-sessions-user=2"]).await;
+    let metric_before = alert_metric(&app, "too_many_sessions").await;
     let alice = app.login("many-alice").await;
     let _second = alice.another_browser().await;
     assert_eq!(
@@ -341,7 +364,7 @@ async fn too_many_sessions_alert_above_the_maximum() {
     );
     let _third = alice.another_browser().await;
     let events = exported(&app, alice.github.id).await;
-    assert_eq!(alerts_of(&events, "too_many_sessions"), 1);
+    assert_alert_raised(&app, &events, "too_many_sessions", metric_before).await;
 }
 
 async fn scrape(http: &reqwest::Client, url: &str) -> (String, prometheus_parse::Scrape) {
