@@ -142,6 +142,107 @@ async fn every_flow_writes_its_audit_event() {
     );
 }
 
+/// POSTs a deploy; returns the response's request id and the deployment's final view.
+async fn deploy_to_the_end(user: &TestUser, repo: &str) -> (String, Value) {
+    let response = user
+        .post("/api/render/deploy", json!({ "github_repo": repo }))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let started: Value = response.json().await.unwrap();
+    let view = user.wait_terminal(started["id"].as_str().unwrap()).await;
+    (request_id, view)
+}
+
+fn service_ids(view: &Value) -> Vec<&str> {
+    view["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service_id"].as_str().unwrap())
+        .collect()
+}
+
+/// The deployment events of one deployment carry who, what, where and which request.
+fn assert_deployment_event(
+    event: &Value,
+    user: &TestUser,
+    repo: &str,
+    owner: &str,
+    view: &Value,
+    request_id: &str,
+) {
+    assert_eq!(
+        event["user_id"],
+        format!("github_{}", user.github.id),
+        "{event}"
+    );
+    assert_eq!(event["repo"], repo, "{event}");
+    assert_eq!(event["render_owner_id"], owner, "{event}");
+    assert_eq!(event["deployment_id"], view["id"], "{event}");
+    let ids: Vec<&str> = event["service_ids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("service ids in {event}"))
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(ids, service_ids(view), "{event}");
+    assert_eq!(event["request_id"], request_id, "{event}");
+    assert_eq!(event["route"], "/api/render/deploy", "{event}");
+}
+
+#[tokio::test]
+async fn deployments_write_requested_succeeded_and_failed_events() {
+    let app = spawn_app().await;
+    let mut alice = app.login("deploy-audit-alice").await;
+    let team = app
+        .control
+        .add_render_workspace(&alice.render.owner_id, "Alice's team")
+        .await
+        .unwrap();
+    let setup = alice
+        .post(
+            "/api/render/setup",
+            json!({ "api_key": alice.render.api_key, "owner_id": team }),
+        )
+        .await;
+    assert_eq!(setup.status(), StatusCode::OK);
+    alice.refresh_csrf().await;
+    app.seed_demo_repos("deploy-audit-alice").await;
+    let (live, failing) = (
+        "deploy-audit-alice/static-site",
+        "deploy-audit-alice/node-hello",
+    );
+    app.control.set_behavior(20, &[failing]).await.unwrap();
+
+    let (request_id, view) = deploy_to_the_end(&alice, live).await;
+    assert_eq!(view["status"], "live", "{view}");
+    let events = exported(&app, alice.github.id).await;
+    let requested = one(&events, "deployment_requested");
+    assert_deployment_event(requested, &alice, live, &team, &view, &request_id);
+    let succeeded = one(&events, "deployment_succeeded");
+    assert_deployment_event(succeeded, &alice, live, &team, &view, &request_id);
+    assert_eq!(succeeded["status"], "success");
+    assert!(events_named(&events, "deployment_failed").is_empty());
+
+    let (request_id, view) = deploy_to_the_end(&alice, failing).await;
+    assert_eq!(view["status"], "failed", "{view}");
+    let events = exported(&app, alice.github.id).await;
+    let requested = events_named(&events, "deployment_requested");
+    assert_eq!(requested.len(), 2);
+    assert_deployment_event(requested[1], &alice, failing, &team, &view, &request_id);
+    let failed = one(&events, "deployment_failed");
+    assert_deployment_event(failed, &alice, failing, &team, &view, &request_id);
+    assert_eq!(
+        (failed["status"].as_str(), failed["reason"].as_str()),
+        (Some("failure"), Some("deploy_failed"))
+    );
+    assert_eq!(events_named(&events, "deployment_succeeded").len(), 1);
+}
+
 #[tokio::test]
 async fn audit_me_shows_only_the_callers_events() {
     let app = spawn_app().await;

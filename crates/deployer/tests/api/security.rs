@@ -967,8 +967,25 @@ async fn login_starts_are_limited_per_ip() {
     let limited = http.get(&start).send().await.unwrap();
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().contains_key("retry-after"));
+    let request_id = limited.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let (_, code) = error_code(limited).await;
     assert_eq!(code, "rate_limited");
+
+    let events = crate::sessions::exported_everyone(&app).await;
+    let limited = crate::sessions::events_named(&events, "rate_limited");
+    assert_eq!(limited.len(), 1, "{events:#?}");
+    let event = limited[0];
+    assert_eq!(
+        (event["status"].as_str(), event["reason"].as_str()),
+        (Some("denied"), Some("login"))
+    );
+    assert_eq!(event["user_id"], Value::Null);
+    assert_eq!(event["route"], "/api/auth/github/login");
+    assert_eq!(event["client_ip"], "127.0.0.1");
+    assert_eq!(event["request_id"], request_id.as_str());
 }
 
 /// A GET with extra headers from a jar-less client.
