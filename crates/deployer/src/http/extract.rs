@@ -150,8 +150,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 }
 
 /// serde's messages can quote the offending value ("invalid type: string
-/// \"rnd_…\""), so only the field path and the missing/unknown field name
-/// are kept.
+/// \"rnd_…\""), and a field name or map key is whatever the client sent (a
+/// key pasted as a name), so only names that look like our own fields
+/// (lower-case identifiers) and list indices are repeated.
 fn data_error_message(text: &str) -> String {
     let detail = text
         .strip_prefix("Failed to deserialize the JSON body into the target type: ")
@@ -163,14 +164,58 @@ fn data_error_message(text: &str) -> String {
         })
     };
     if let Some(field) = named("missing field `") {
-        return format!("{field}: is required");
+        return format!("{}: is required", safe_path(&field));
     }
     if let Some(field) = named("unknown field `") {
-        return format!("{field}: is not a known field");
+        return match safe_path(&field).as_str() {
+            "body" => "body: has a field that is not known".to_owned(),
+            field => format!("{field}: is not a known field"),
+        };
     }
     match detail.split_once(": ") {
-        Some((path, _)) if !path.contains(' ') => format!("{path}: has the wrong type or value"),
+        Some((path, _)) if !path.contains(' ') => {
+            format!("{}: has the wrong type or value", safe_path(path))
+        }
         _ => "body: a field has the wrong type or value".to_owned(),
+    }
+}
+
+/// The leading part of a serde path (`env_vars[0].value`) made only of
+/// lower-case identifiers and indices; `body` when nothing is left.
+fn safe_path(path: &str) -> String {
+    let identifier = |segment: &str| {
+        (1..=32).contains(&segment.len())
+            && segment.starts_with(|c: char| c.is_ascii_lowercase())
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    let index = |segment: &str| {
+        segment
+            .strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut kept = String::new();
+    for segment in path.split('.') {
+        let (name, indices) = segment.split_at(segment.find('[').unwrap_or(segment.len()));
+        if !identifier(name) {
+            break;
+        }
+        let indices: Vec<String> = indices.split_inclusive(']').map(str::to_owned).collect();
+        if !indices.iter().all(|i| index(i)) {
+            break;
+        }
+        if !kept.is_empty() {
+            kept.push('.');
+        }
+        kept.push_str(name);
+        kept.push_str(&indices.concat());
+    }
+    if kept.is_empty() {
+        "body".to_owned()
+    } else {
+        kept
     }
 }
 
@@ -188,5 +233,26 @@ mod tests {
             "Failed to deserialize the JSON body into the target type: missing field `github_repo` at line 1 column 2",
         );
         assert_eq!(m, "github_repo: is required");
+    }
+
+    #[test]
+    fn names_the_client_chose_are_not_repeated() {
+        let key = "rnd_q2krBvRj1QS0JRWBTLMmDOsfiPtTICUC";
+        let m = data_error_message(&format!(
+            "Failed to deserialize the JSON body into the target type: unknown field `{key}`, expected `api_key` or `owner_id` at line 1 column 50"
+        ));
+        assert_eq!(m, "body: has a field that is not known");
+        let m = data_error_message(
+            "Failed to deserialize the JSON body into the target type: unknown field `ownr_id`, expected `api_key` or `owner_id`",
+        );
+        assert_eq!(m, "ownr_id: is not a known field");
+        let m = data_error_message(&format!(
+            "Failed to deserialize the JSON body into the target type: env_vars[0].{key}: invalid type"
+        ));
+        assert_eq!(m, "env_vars[0]: has the wrong type or value");
+        let m = data_error_message(&format!(
+            "Failed to deserialize the JSON body into the target type: plan.services[{key}].name: invalid type"
+        ));
+        assert_eq!(m, "plan: has the wrong type or value");
     }
 }
