@@ -39,9 +39,29 @@ async fn status_of(user: &TestUser) -> Value {
     user.get("/api/render/status").await.json().await.unwrap()
 }
 
+/// `deployer audit export` run as an operator runs it, against the app's database.
+fn audit_export_cli(app: &TestApp) -> String {
+    use secrecy::ExposeSecret;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .arg("audit")
+        .arg(format!(
+            "--database-url={}",
+            app.state.config.database_url.expose_secret()
+        ))
+        .arg("export")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let mut text = String::from_utf8(output.stdout).unwrap();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    text
+}
+
 #[tokio::test]
 async fn canary_secrets_never_leave_the_vault() {
-    let app = spawn_app().await;
+    // A short upstream timeout for the delay fault; a per-user setup limit
+    // that the flows below reach at the end.
+    let app = spawn_app_with(&["--upstream-timeout=300ms", "--rate-limit-setup-user=14/15m"]).await;
     let mut alice = app.login("canary-alice").await;
     let key = alice.render.api_key.clone();
     let gh_token = alice.github.token.clone();
@@ -146,6 +166,204 @@ async fn canary_secrets_never_leave_the_vault() {
     )
     .await;
 
+    // Plan and deploy, by bearer and by cookie; the bearer clears its key
+    // and sets it up again.
+    app.seed_demo_repos("canary-alice").await;
+    let base = app.url.clone();
+    let bearer_post = |path: &str, token: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let (status, _) = seen
+        .keep(
+            bearer_post(
+                "/api/render/plan",
+                &gh_token,
+                json!({ "github_repo": "canary-alice/node-hello" }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, by_bearer) = seen
+        .keep(
+            bearer_post(
+                "/api/render/deploy",
+                &gh_token,
+                json!({ "github_repo": "canary-alice/node-hello" }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{by_bearer}");
+    for _ in 0..2 {
+        let (status, _) = seen
+            .keep(
+                bearer_post("/api/render/clear-credentials", &gh_token, json!({}))
+                    .await
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = seen
+        .keep(
+            bearer_post("/api/render/setup", &gh_token, json!({ "api_key": key }))
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = seen
+        .keep(
+            alice
+                .post(
+                    "/api/render/plan",
+                    json!({ "github_repo": "canary-alice/static-site" }),
+                )
+                .await,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, by_cookie) = seen
+        .keep(
+            alice
+                .post(
+                    "/api/render/deploy",
+                    json!({ "github_repo": "canary-alice/static-site" }),
+                )
+                .await,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{by_cookie}");
+    for started in [&by_bearer, &by_cookie] {
+        let id = started["id"].as_str().unwrap();
+        let view = alice.wait_terminal(id).await;
+        assert_eq!(view["status"], "live", "{view}");
+        seen.keep(alice.get(&format!("/api/render/deployments/{id}")).await)
+            .await;
+        seen.keep(
+            alice
+                .get(&format!("/api/render/deployments/{id}/events"))
+                .await,
+        )
+        .await;
+    }
+    seen.keep(alice.get("/api/render/my-deployments").await)
+        .await;
+
+    // Clear by cookie, set up again (a new token).
+    let (status, _) = seen
+        .keep(alice.post("/api/render/clear-credentials", json!({})).await)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = seen.keep(alice.setup_key(&key).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokens.push(alice.session_token().unwrap());
+
+    // Render slow, gone, talking nonsense or limiting: the key goes nowhere.
+    for kind in [
+        FaultKind::Delay,
+        FaultKind::Drop,
+        FaultKind::Malformed,
+        FaultKind::RateLimit,
+    ] {
+        app.control
+            .add_fault(&Fault {
+                upstream: Upstream::Render,
+                path_prefix: "/v1/owners".into(),
+                kind,
+                status: None,
+                delay_ms: Some(10_000),
+                count: 10,
+            })
+            .await
+            .unwrap();
+        let (status, _) = seen.keep(alice.setup_key(&key).await).await;
+        assert!(status.is_server_error(), "{kind:?}: {status}");
+        app.control.clear_faults().await.unwrap();
+    }
+
+    // Bodies refused before the handler runs, each carrying the key.
+    let csrf = alice.csrf.clone().unwrap();
+    let setup_url = alice.path("/api/render/setup");
+    let refused: Vec<(reqwest::RequestBuilder, StatusCode)> = vec![
+        (
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .header("content-type", "text/plain")
+                .body(json!({ "api_key": key }).to_string()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "api_key": key, "padding": "a".repeat(70 * 1024) })),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .header("content-type", "application/json")
+                .body(format!("{{\"api_key\": \"{key}\"")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            // The key as an unknown field's name, which JSON errors like to quote.
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "api_key": "rnd_x", key.as_str(): key })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            // The key where a string is expected to be something else.
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "api_key": [key], "owner_id": format!("{key}{key}") })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "api_key": key, "owner_id": format!("{key}{key}") })),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (request, want) in refused {
+        let (status, body) = seen.keep(request.send().await.unwrap()).await;
+        assert_eq!(status, want, "{body}");
+    }
+
+    // Our own limit: set-ups until one is answered 429.
+    let mut limited = false;
+    for _ in 0..14 {
+        let (status, body) = seen.keep(alice.setup_key(&key).await).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(body["error"]["code"], "rate_limited");
+            limited = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tokens.push(alice.session_token().unwrap());
+    }
+    assert!(limited, "the setup limit was reached");
+
     // Render revokes the key; status finds out.
     app.control.revoke_render_key(&key).await.unwrap();
     let (_, status) = seen.keep(alice.get("/api/render/status").await).await;
@@ -163,9 +381,45 @@ async fn canary_secrets_never_leave_the_vault() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+    // Logout everywhere: from another browser, by bearer, by a refused bearer.
+    let phone = alice.another_browser().await;
+    tokens.push(phone.session_token().unwrap());
+    let (status, _) = seen
+        .keep(phone.post("/api/auth/logout-everywhere", json!({})).await)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = seen
+        .keep(
+            bearer_post("/api/auth/logout-everywhere", &gh_token, json!({}))
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = seen
+        .keep(
+            bearer_post("/api/auth/logout-everywhere", &wrong_bearer, json!({}))
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = seen
+        .keep(
+            phone
+                .get_with_cookie("/api/render/status", tokens.last().unwrap(), USER_AGENT)
+                .await,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     app.state.audit.flush().await;
     let logs = captured_logs();
-    let responses = seen.0.join("\n");
+    let export = audit_export_cli(&app);
+    assert!(
+        export.contains("deployment_succeeded"),
+        "the export was read"
+    );
     let dump = app.state.sessions.store().dump().await.unwrap().join("\n");
     let rows = deployer::db::all_rows_text(&app.state.db)
         .await
@@ -182,9 +436,14 @@ async fn canary_secrets_never_leave_the_vault() {
     for (what, secret) in &secrets {
         let leak = logs.lines().find(|l| l.contains(secret.as_str()));
         assert!(leak.is_none(), "{what} in the logs: {leak:?}");
-        assert!(!responses.contains(secret.as_str()), "{what} in a response");
+        let leak = seen.0.iter().find(|r| r.contains(secret.as_str()));
+        assert!(leak.is_none(), "{what} in a response: {leak:?}");
         assert!(!dump.contains(secret.as_str()), "{what} in the store dump");
         assert!(!rows.contains(secret.as_str()), "{what} in the database");
+        assert!(
+            !export.contains(secret.as_str()),
+            "{what} in the audit export"
+        );
     }
     assert!(rows.contains("credential_setup"), "the DB rows were read");
 }
