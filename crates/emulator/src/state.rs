@@ -58,6 +58,8 @@ pub(crate) struct State {
     pub(crate) oauth_apps: HashMap<String, OAuthApp>,
     pub(crate) oauth_codes: HashMap<String, PendingCode>,
     pub(crate) owners: BTreeMap<String, Owner>,
+    /// account (user owner id) → the team workspaces its keys also reach, in creation order.
+    pub(crate) workspaces: HashMap<String, Vec<String>>,
     /// api key → owner id; revoking a key removes it.
     pub(crate) render_keys: HashMap<String, String>,
     /// creation sequence number → service; the sequence number is the list order and the cursor.
@@ -149,6 +151,23 @@ pub(crate) struct Owner {
     pub(crate) id: String,
     pub(crate) name: String,
     pub(crate) email: String,
+    pub(crate) kind: OwnerKind,
+}
+
+/// Render's owner types: an account's own `user`, and the `team` workspaces it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnerKind {
+    User,
+    Team,
+}
+
+impl OwnerKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Team => "team",
+        }
+    }
 }
 
 pub(crate) struct Service {

@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(no_store_for_api))
         .layer(middleware::from_fn(record_metrics))
         .layer(cors(&state))
+        .layer(middleware::from_fn(no_cors_credentials_without_an_origin))
         .layer(security_headers)
         .layer(middleware::from_fn_with_state(state.clone(), https_only))
         .layer(trace)
@@ -167,6 +168,18 @@ fn cors(state: &AppState) -> CorsLayer {
             HeaderName::from_static("x-csrf-token"),
         ])
         .max_age(Duration::from_secs(600))
+}
+
+/// tower-http's CORS layer sends `Access-Control-Allow-Credentials` on every
+/// answer, even to an origin that is not on the list; such an origin gets no
+/// CORS header at all.
+async fn no_cors_credentials_without_an_origin(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) {
+        headers.remove(header::ACCESS_CONTROL_ALLOW_CREDENTIALS);
+    }
+    response
 }
 
 /// API answers are per-user and must not be cached anywhere.

@@ -142,6 +142,107 @@ async fn every_flow_writes_its_audit_event() {
     );
 }
 
+/// POSTs a deploy; returns the response's request id and the deployment's final view.
+async fn deploy_to_the_end(user: &TestUser, repo: &str) -> (String, Value) {
+    let response = user
+        .post("/api/render/deploy", json!({ "github_repo": repo }))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let started: Value = response.json().await.unwrap();
+    let view = user.wait_terminal(started["id"].as_str().unwrap()).await;
+    (request_id, view)
+}
+
+fn service_ids(view: &Value) -> Vec<&str> {
+    view["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service_id"].as_str().unwrap())
+        .collect()
+}
+
+/// The deployment events of one deployment carry who, what, where and which request.
+fn assert_deployment_event(
+    event: &Value,
+    user: &TestUser,
+    repo: &str,
+    owner: &str,
+    view: &Value,
+    request_id: &str,
+) {
+    assert_eq!(
+        event["user_id"],
+        format!("github_{}", user.github.id),
+        "{event}"
+    );
+    assert_eq!(event["repo"], repo, "{event}");
+    assert_eq!(event["render_owner_id"], owner, "{event}");
+    assert_eq!(event["deployment_id"], view["id"], "{event}");
+    let ids: Vec<&str> = event["service_ids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("service ids in {event}"))
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(ids, service_ids(view), "{event}");
+    assert_eq!(event["request_id"], request_id, "{event}");
+    assert_eq!(event["route"], "/api/render/deploy", "{event}");
+}
+
+#[tokio::test]
+async fn deployments_write_requested_succeeded_and_failed_events() {
+    let app = spawn_app().await;
+    let mut alice = app.login("deploy-audit-alice").await;
+    let team = app
+        .control
+        .add_render_workspace(&alice.render.owner_id, "Alice's team")
+        .await
+        .unwrap();
+    let setup = alice
+        .post(
+            "/api/render/setup",
+            json!({ "api_key": alice.render.api_key, "owner_id": team }),
+        )
+        .await;
+    assert_eq!(setup.status(), StatusCode::OK);
+    alice.refresh_csrf().await;
+    app.seed_demo_repos("deploy-audit-alice").await;
+    let (live, failing) = (
+        "deploy-audit-alice/static-site",
+        "deploy-audit-alice/node-hello",
+    );
+    app.control.set_behavior(20, &[failing]).await.unwrap();
+
+    let (request_id, view) = deploy_to_the_end(&alice, live).await;
+    assert_eq!(view["status"], "live", "{view}");
+    let events = exported(&app, alice.github.id).await;
+    let requested = one(&events, "deployment_requested");
+    assert_deployment_event(requested, &alice, live, &team, &view, &request_id);
+    let succeeded = one(&events, "deployment_succeeded");
+    assert_deployment_event(succeeded, &alice, live, &team, &view, &request_id);
+    assert_eq!(succeeded["status"], "success");
+    assert!(events_named(&events, "deployment_failed").is_empty());
+
+    let (request_id, view) = deploy_to_the_end(&alice, failing).await;
+    assert_eq!(view["status"], "failed", "{view}");
+    let events = exported(&app, alice.github.id).await;
+    let requested = events_named(&events, "deployment_requested");
+    assert_eq!(requested.len(), 2);
+    assert_deployment_event(requested[1], &alice, failing, &team, &view, &request_id);
+    let failed = one(&events, "deployment_failed");
+    assert_deployment_event(failed, &alice, failing, &team, &view, &request_id);
+    assert_eq!(
+        (failed["status"].as_str(), failed["reason"].as_str()),
+        (Some("failure"), Some("deploy_failed"))
+    );
+    assert_eq!(events_named(&events, "deployment_succeeded").len(), 1);
+}
+
 #[tokio::test]
 async fn audit_me_shows_only_the_callers_events() {
     let app = spawn_app().await;
@@ -185,6 +286,7 @@ fn alerts_of(events: &[Value], kind: &str) -> usize {
 #[tokio::test]
 async fn failed_logins_alert_at_the_threshold() {
     let app = spawn_app().await;
+    let metric_before = alert_metric(&app, "failed_login_burst").await;
     let http = client();
     app.control
         .create_github_user("burst-mallory")
@@ -196,12 +298,20 @@ async fn failed_logins_alert_at_the_threshold() {
     }
     assert_eq!(count_alerts().await, 0, "below the threshold of 10");
     failed_login(&app, &http, "burst-mallory").await;
-    assert_eq!(count_alerts().await, 1, "at the threshold");
+    let events = exported_everyone(&app).await;
+    assert_alert_raised(&app, &events, "failed_login_burst", metric_before).await;
+    let alert = events
+        .iter()
+        .find(|e| e["alert"] == "failed_login_burst")
+        .unwrap();
+    assert_eq!(alert["user_id"], Value::Null, "no one was logged in");
+    assert_eq!(alert["client_ip"], "127.0.0.1");
 }
 
 #[tokio::test]
 async fn invalid_keys_alert_per_user_at_the_threshold() {
     let app = spawn_app().await;
+    let metric_before = alert_metric(&app, "invalid_key_burst_user").await;
     let mut alice = app.login("oracle-alice").await;
     for _ in 0..4 {
         alice
@@ -217,7 +327,7 @@ async fn invalid_keys_alert_per_user_at_the_threshold() {
     );
     alice.setup_key("rnd_bad").await;
     let events = exported(&app, alice.github.id).await;
-    assert_eq!(alerts_of(&events, "invalid_key_burst_user"), 1);
+    assert_alert_raised(&app, &events, "invalid_key_burst_user", metric_before).await;
     assert_eq!(
         alerts_of(&events, "invalid_key_burst_ip"),
         0,
@@ -225,9 +335,17 @@ async fn invalid_keys_alert_per_user_at_the_threshold() {
     );
 }
 
+/// `security_alerts_total{kind}` as `/metrics` shows it now. The recorder is
+/// shared by every app in this process: compare before and after.
+pub async fn alert_metric(app: &TestApp, kind: &str) -> f64 {
+    let (_, scrape) = scrape(&bare(USER_AGENT), &app.url).await;
+    total(&scrape, "security_alerts_total", &[("kind", kind)])
+}
+
 /// The alert of `kind` in `events` was raised all three ways: the audit event
-/// (one), a WARN log line with its request id, and the metric.
-async fn assert_alert_raised(app: &TestApp, events: &[Value], kind: &str) {
+/// (one), a WARN log line with its request id, and the metric (above
+/// `metric_before`, read with [`alert_metric`] before the alert).
+pub async fn assert_alert_raised(app: &TestApp, events: &[Value], kind: &str, metric_before: f64) {
     let alerts: Vec<&Value> = events
         .iter()
         .filter(|e| e["event"] == "security_alert" && e["alert"] == kind)
@@ -244,14 +362,18 @@ async fn assert_alert_raised(app: &TestApp, events: &[Value], kind: &str) {
             && line["fields"]["request_id"] == request_id.as_str()
     });
     assert!(logged, "no WARN line for the {kind} alert {request_id}");
-    let (_, scrape) = scrape(&bare(USER_AGENT), &app.url).await;
-    assert!(total(&scrape, "security_alerts_total", &[("kind", kind)]) >= 1.0);
+    assert_eq!(alerts[0]["status"], "alert");
+    assert!(
+        alert_metric(app, kind).await > metric_before,
+        "security_alerts_total{{kind={kind}}} did not move"
+    );
 }
 
 #[tokio::test]
 async fn invalid_keys_alert_per_ip_at_the_threshold() {
     // Three users from one IP, none of them past the per-user threshold.
     let app = spawn_app_with(&["--alert-invalid-keys-ip=3/15m"]).await;
+    let metric_before = alert_metric(&app, "invalid_key_burst_ip").await;
     let mut alice = app.login("ipburst-alice").await;
     let mut bob = app.login("ipburst-bob").await;
     alice.setup_key("rnd_bad").await;
@@ -262,13 +384,14 @@ async fn invalid_keys_alert_per_ip_at_the_threshold() {
     );
     bob.setup_key("rnd_bad").await;
     let events = exported_everyone(&app).await;
-    assert_alert_raised(&app, &events, "invalid_key_burst_ip").await;
+    assert_alert_raised(&app, &events, "invalid_key_burst_ip", metric_before).await;
     assert_eq!(alerts_of(&events, "invalid_key_burst_user"), 0);
 }
 
 #[tokio::test]
 async fn repeated_deploy_failures_alert_at_the_threshold() {
     let app = spawn_app_with(&["--alert-deploy-failures-user=2/1h"]).await;
+    let metric_before = alert_metric(&app, "repeated_deploy_failures").await;
     let mut alice = app.login("failing-alice").await;
     alice.setup_own_key().await;
     app.seed_demo_repos("failing-alice").await;
@@ -287,7 +410,7 @@ async fn repeated_deploy_failures_alert_at_the_threshold() {
     let events = fail_once().await;
     assert_eq!(alerts_of(&events, "repeated_deploy_failures"), 0);
     let events = fail_once().await;
-    assert_alert_raised(&app, &events, "repeated_deploy_failures").await;
+    assert_alert_raised(&app, &events, "repeated_deploy_failures", metric_before).await;
 }
 
 #[tokio::test]
@@ -333,6 +456,7 @@ async fn audit_me_pages_through_every_event_once_newest_first() {
 #[tokio::test]
 async fn too_many_sessions_alert_above_the_maximum() {
     let app = spawn_app_with(&["--alert-max-sessions-user=2"]).await;
+    let metric_before = alert_metric(&app, "too_many_sessions").await;
     let alice = app.login("many-alice").await;
     let _second = alice.another_browser().await;
     assert_eq!(
@@ -341,7 +465,7 @@ async fn too_many_sessions_alert_above_the_maximum() {
     );
     let _third = alice.another_browser().await;
     let events = exported(&app, alice.github.id).await;
-    assert_eq!(alerts_of(&events, "too_many_sessions"), 1);
+    assert_alert_raised(&app, &events, "too_many_sessions", metric_before).await;
 }
 
 async fn scrape(http: &reqwest::Client, url: &str) -> (String, prometheus_parse::Scrape) {

@@ -128,6 +128,65 @@ async fn a_failing_build_ends_failed_with_its_build_log() {
     assert!(!logs[0]["lines"].as_array().unwrap().is_empty(), "{view}");
 }
 
+/// A Render resource read straight from the emulator with the user's own key.
+async fn render_get(app: &TestApp, user: &TestUser, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1{path}", app.emulator.base_url()))
+        .bearer_auth(&user.render.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_deploy_lands_in_the_workspace_chosen_at_setup() {
+    let app = spawn_app().await;
+    let mut alice = app.login("alice").await;
+    let personal = alice.render.owner_id.clone();
+    let team = app
+        .control
+        .add_render_workspace(&personal, "Alice's team")
+        .await
+        .unwrap();
+    let setup = alice
+        .post(
+            "/api/render/setup",
+            json!({ "api_key": alice.render.api_key, "owner_id": team }),
+        )
+        .await;
+    assert_eq!(setup.status(), StatusCode::OK);
+    alice.refresh_csrf().await;
+    app.seed_demo_repos("alice").await;
+
+    let started = alice
+        .deploy(json!({ "github_repo": "alice/static-site" }))
+        .await;
+    let view = alice.wait_terminal(started["id"].as_str().unwrap()).await;
+    assert_live_with_urls(&view, &["static-site"]);
+    let service_id = services(&view)[0]["service_id"].as_str().unwrap();
+    let service = render_get(&app, &alice, &format!("/services/{service_id}")).await;
+    assert_eq!(service["ownerId"], team.as_str(), "{service}");
+    let in_team = render_get(&app, &alice, &format!("/services?ownerId={team}")).await;
+    assert_eq!(in_team.as_array().unwrap().len(), 1);
+    let personal_services =
+        render_get(&app, &alice, &format!("/services?ownerId={personal}")).await;
+    assert_eq!(
+        personal_services,
+        json!([]),
+        "nothing in the other workspace"
+    );
+
+    // The redeploy finds the service in the same workspace instead of
+    // creating another one.
+    let again = alice
+        .deploy(json!({ "github_repo": "alice/static-site" }))
+        .await;
+    assert_eq!(services(&again)[0]["service_id"], service_id);
+    assert_eq!(services(&again)[0]["created"], false);
+}
+
 /// The `event:` names of a text/event-stream body, in order, with their data.
 fn sse_events(body: &str) -> Vec<(String, Value)> {
     body.split("\n\n")

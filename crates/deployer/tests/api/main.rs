@@ -10,3 +10,4 @@ mod helpers;
 mod plan;
 mod security;
 mod sessions;
+mod startup;

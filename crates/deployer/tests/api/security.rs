@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use emulator::control::{Fault, FaultKind, Upstream};
 use reqwest::StatusCode;
+use reqwest::cookie::CookieStore as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{
@@ -38,9 +39,29 @@ async fn status_of(user: &TestUser) -> Value {
     user.get("/api/render/status").await.json().await.unwrap()
 }
 
+/// `deployer audit export` run as an operator runs it, against the app's database.
+fn audit_export_cli(app: &TestApp) -> String {
+    use secrecy::ExposeSecret;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .arg("audit")
+        .arg(format!(
+            "--database-url={}",
+            app.state.config.database_url.expose_secret()
+        ))
+        .arg("export")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let mut text = String::from_utf8(output.stdout).unwrap();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    text
+}
+
 #[tokio::test]
 async fn canary_secrets_never_leave_the_vault() {
-    let app = spawn_app().await;
+    // A short upstream timeout for the delay fault; a per-user setup limit
+    // that the flows below reach at the end.
+    let app = spawn_app_with(&["--upstream-timeout=300ms", "--rate-limit-setup-user=14/15m"]).await;
     let mut alice = app.login("canary-alice").await;
     let key = alice.render.api_key.clone();
     let gh_token = alice.github.token.clone();
@@ -145,6 +166,204 @@ async fn canary_secrets_never_leave_the_vault() {
     )
     .await;
 
+    // Plan and deploy, by bearer and by cookie; the bearer clears its key
+    // and sets it up again.
+    app.seed_demo_repos("canary-alice").await;
+    let base = app.url.clone();
+    let bearer_post = |path: &str, token: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let (status, _) = seen
+        .keep(
+            bearer_post(
+                "/api/render/plan",
+                &gh_token,
+                json!({ "github_repo": "canary-alice/node-hello" }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, by_bearer) = seen
+        .keep(
+            bearer_post(
+                "/api/render/deploy",
+                &gh_token,
+                json!({ "github_repo": "canary-alice/node-hello" }),
+            )
+            .await
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{by_bearer}");
+    for _ in 0..2 {
+        let (status, _) = seen
+            .keep(
+                bearer_post("/api/render/clear-credentials", &gh_token, json!({}))
+                    .await
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = seen
+        .keep(
+            bearer_post("/api/render/setup", &gh_token, json!({ "api_key": key }))
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = seen
+        .keep(
+            alice
+                .post(
+                    "/api/render/plan",
+                    json!({ "github_repo": "canary-alice/static-site" }),
+                )
+                .await,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, by_cookie) = seen
+        .keep(
+            alice
+                .post(
+                    "/api/render/deploy",
+                    json!({ "github_repo": "canary-alice/static-site" }),
+                )
+                .await,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{by_cookie}");
+    for started in [&by_bearer, &by_cookie] {
+        let id = started["id"].as_str().unwrap();
+        let view = alice.wait_terminal(id).await;
+        assert_eq!(view["status"], "live", "{view}");
+        seen.keep(alice.get(&format!("/api/render/deployments/{id}")).await)
+            .await;
+        seen.keep(
+            alice
+                .get(&format!("/api/render/deployments/{id}/events"))
+                .await,
+        )
+        .await;
+    }
+    seen.keep(alice.get("/api/render/my-deployments").await)
+        .await;
+
+    // Clear by cookie, set up again (a new token).
+    let (status, _) = seen
+        .keep(alice.post("/api/render/clear-credentials", json!({})).await)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = seen.keep(alice.setup_key(&key).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokens.push(alice.session_token().unwrap());
+
+    // Render slow, gone, talking nonsense or limiting: the key goes nowhere.
+    for kind in [
+        FaultKind::Delay,
+        FaultKind::Drop,
+        FaultKind::Malformed,
+        FaultKind::RateLimit,
+    ] {
+        app.control
+            .add_fault(&Fault {
+                upstream: Upstream::Render,
+                path_prefix: "/v1/owners".into(),
+                kind,
+                status: None,
+                delay_ms: Some(10_000),
+                count: 10,
+            })
+            .await
+            .unwrap();
+        let (status, _) = seen.keep(alice.setup_key(&key).await).await;
+        assert!(status.is_server_error(), "{kind:?}: {status}");
+        app.control.clear_faults().await.unwrap();
+    }
+
+    // Bodies refused before the handler runs, each carrying the key.
+    let csrf = alice.csrf.clone().unwrap();
+    let setup_url = alice.path("/api/render/setup");
+    let refused: Vec<(reqwest::RequestBuilder, StatusCode)> = vec![
+        (
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .header("content-type", "text/plain")
+                .body(json!({ "api_key": key }).to_string()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "api_key": key, "padding": "a".repeat(70 * 1024) })),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .header("content-type", "application/json")
+                .body(format!("{{\"api_key\": \"{key}\"")),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            // The key as an unknown field's name, which JSON errors like to quote.
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "api_key": "rnd_x", key.as_str(): key })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            // The key where a string is expected to be something else.
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "api_key": [key], "owner_id": format!("{key}{key}") })),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            alice
+                .http
+                .post(&setup_url)
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "api_key": key, "owner_id": format!("{key}{key}") })),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (request, want) in refused {
+        let (status, body) = seen.keep(request.send().await.unwrap()).await;
+        assert_eq!(status, want, "{body}");
+    }
+
+    // Our own limit: set-ups until one is answered 429.
+    let mut limited = false;
+    for _ in 0..14 {
+        let (status, body) = seen.keep(alice.setup_key(&key).await).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(body["error"]["code"], "rate_limited");
+            limited = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        tokens.push(alice.session_token().unwrap());
+    }
+    assert!(limited, "the setup limit was reached");
+
     // Render revokes the key; status finds out.
     app.control.revoke_render_key(&key).await.unwrap();
     let (_, status) = seen.keep(alice.get("/api/render/status").await).await;
@@ -162,9 +381,45 @@ async fn canary_secrets_never_leave_the_vault() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
+    // Logout everywhere: from another browser, by bearer, by a refused bearer.
+    let phone = alice.another_browser().await;
+    tokens.push(phone.session_token().unwrap());
+    let (status, _) = seen
+        .keep(phone.post("/api/auth/logout-everywhere", json!({})).await)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = seen
+        .keep(
+            bearer_post("/api/auth/logout-everywhere", &gh_token, json!({}))
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = seen
+        .keep(
+            bearer_post("/api/auth/logout-everywhere", &wrong_bearer, json!({}))
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = seen
+        .keep(
+            phone
+                .get_with_cookie("/api/render/status", tokens.last().unwrap(), USER_AGENT)
+                .await,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     app.state.audit.flush().await;
     let logs = captured_logs();
-    let responses = seen.0.join("\n");
+    let export = audit_export_cli(&app);
+    assert!(
+        export.contains("deployment_succeeded"),
+        "the export was read"
+    );
     let dump = app.state.sessions.store().dump().await.unwrap().join("\n");
     let rows = deployer::db::all_rows_text(&app.state.db)
         .await
@@ -181,9 +436,14 @@ async fn canary_secrets_never_leave_the_vault() {
     for (what, secret) in &secrets {
         let leak = logs.lines().find(|l| l.contains(secret.as_str()));
         assert!(leak.is_none(), "{what} in the logs: {leak:?}");
-        assert!(!responses.contains(secret.as_str()), "{what} in a response");
+        let leak = seen.0.iter().find(|r| r.contains(secret.as_str()));
+        assert!(leak.is_none(), "{what} in a response: {leak:?}");
         assert!(!dump.contains(secret.as_str()), "{what} in the store dump");
         assert!(!rows.contains(secret.as_str()), "{what} in the database");
+        assert!(
+            !export.contains(secret.as_str()),
+            "{what} in the audit export"
+        );
     }
     assert!(rows.contains("credential_setup"), "the DB rows were read");
 }
@@ -474,6 +734,270 @@ async fn oauth_callbacks_with_a_bad_state_make_no_session() {
     );
 }
 
+/// The `Set-Cookie` headers of a response.
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The one `Set-Cookie` for `name`, split into its `name=value` and its
+/// attributes (lower-cased names, as `httponly` or `samesite=lax`).
+fn cookie_set(cookies: &[String], name: &str) -> (String, Vec<String>) {
+    let found: Vec<&String> = cookies
+        .iter()
+        .filter(|c| c.starts_with(&format!("{name}=")))
+        .collect();
+    assert_eq!(found.len(), 1, "one {name} cookie in {cookies:?}");
+    let mut parts = found[0].split(';').map(str::trim);
+    let pair = parts.next().unwrap().to_owned();
+    let attributes = parts.map(str::to_ascii_lowercase).collect();
+    (pair, attributes)
+}
+
+/// Whether a `Set-Cookie` deletes its cookie (an empty value that expires now).
+fn is_removal(pair: &str, attributes: &[String]) -> bool {
+    pair.ends_with('=')
+        && attributes
+            .iter()
+            .any(|a| a == "max-age=0" || a.starts_with("expires="))
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_same_site_and_ends_with_the_browser() {
+    let app = spawn_app().await;
+    let mut alice = app.login("cookie-alice").await;
+    let callback = alice.oauth_login(None).await;
+    assert!(callback.status().is_redirection());
+    let cookies = set_cookies(&callback);
+    let (pair, attributes) = cookie_set(&cookies, "session");
+    assert_eq!(
+        pair.strip_prefix("session=").unwrap(),
+        alice.session_token().unwrap()
+    );
+    assert!(
+        attributes.contains(&"httponly".to_owned()),
+        "{attributes:?}"
+    );
+    assert!(attributes.contains(&"path=/".to_owned()), "{attributes:?}");
+    assert!(
+        attributes.contains(&"samesite=lax".to_owned()),
+        "{attributes:?}"
+    );
+    assert!(
+        !attributes.contains(&"secure".to_owned()),
+        "plain-http development"
+    );
+    assert!(
+        attributes
+            .iter()
+            .all(|a| !a.starts_with("max-age") && !a.starts_with("expires")),
+        "a browser-session cookie: {attributes:?}"
+    );
+    // The login attempt's cookie is cleared by the callback.
+    let (oauth, oauth_attributes) = cookie_set(&cookies, "oauth");
+    assert!(
+        is_removal(&oauth, &oauth_attributes),
+        "{oauth_attributes:?}"
+    );
+
+    // Credential setup rotates the token with the same flags.
+    let key = alice.render.api_key.clone();
+    let setup = alice.setup_key(&key).await;
+    let (_, rotated) = cookie_set(&set_cookies(&setup), "session");
+    assert_eq!(rotated, attributes);
+}
+
+/// The secure-mode login by hand (the test client's jar would not send
+/// `Secure` cookies over plain http): returns the callback's response.
+async fn secure_login(app: &TestApp, login: &str) -> reqwest::Response {
+    app.control.create_github_user(login).await.unwrap();
+    let http = bare(USER_AGENT);
+    let start = http
+        .get(format!("{}/api/auth/github/login", app.url))
+        .send()
+        .await
+        .unwrap();
+    let (oauth, attributes) = cookie_set(&set_cookies(&start), "__Host-oauth");
+    for flag in ["secure", "httponly", "path=/", "samesite=lax"] {
+        assert!(attributes.contains(&flag.to_owned()), "{attributes:?}");
+    }
+    assert!(
+        attributes.iter().all(|a| !a.starts_with("domain")),
+        "{attributes:?}"
+    );
+    let approved = http
+        .get(format!("{}&login={login}", location(&start)))
+        .send()
+        .await
+        .unwrap();
+    http.get(location(&approved))
+        .header("cookie", oauth)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn secure_cookies_use_the_host_prefix() {
+    let app = spawn_app_with(&[
+        "--session-cookie-secure=true",
+        "--session-cookie-samesite=strict",
+    ])
+    .await;
+    let callback = secure_login(&app, "host-alice").await;
+    // Strict: the cross-site redirect from GitHub ends on a same-origin page.
+    assert_eq!(callback.status(), StatusCode::OK);
+    let cookies = set_cookies(&callback);
+    let (pair, attributes) = cookie_set(&cookies, "__Host-session");
+    for flag in ["secure", "httponly", "path=/", "samesite=strict"] {
+        assert!(attributes.contains(&flag.to_owned()), "{attributes:?}");
+    }
+    assert!(
+        attributes.iter().all(|a| !a.starts_with("max-age")
+            && !a.starts_with("expires")
+            && !a.starts_with("domain")),
+        "{attributes:?}"
+    );
+    assert!(
+        cookies.iter().all(|c| !c.starts_with("session=")),
+        "{cookies:?}"
+    );
+    let token = pair.strip_prefix("__Host-session=").unwrap().to_owned();
+    let with = |cookie: String| {
+        bare(USER_AGENT)
+            .get(format!("{}/api/render/status", app.url))
+            .header("cookie", cookie)
+            .send()
+    };
+    let status = with(format!("__Host-session={token}")).await.unwrap();
+    assert_eq!(status.status(), StatusCode::OK);
+    // The bare name, which any subdomain could set, is not the session cookie here.
+    let bare_name = with(format!("session={token}")).await.unwrap();
+    assert_eq!(bare_name.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Browsers drop a `Set-Cookie` for a `__Host-` name unless it carries
+/// `Secure` and `Path=/`, so deleting such a cookie needs them too.
+#[tokio::test]
+async fn secure_cookies_are_deleted_with_the_attributes_their_prefix_needs() {
+    let app = spawn_app_with(&["--session-cookie-secure=true"]).await;
+    let callback = secure_login(&app, "host-bob").await;
+    assert!(callback.status().is_redirection());
+    let cookies = set_cookies(&callback);
+    let (pair, _) = cookie_set(&cookies, "__Host-session");
+    let token = pair.strip_prefix("__Host-session=").unwrap().to_owned();
+    let (oauth, attributes) = cookie_set(&cookies, "__Host-oauth");
+    assert!(is_removal(&oauth, &attributes), "{attributes:?}");
+    for flag in ["secure", "path=/"] {
+        assert!(
+            attributes.contains(&flag.to_owned()),
+            "the login cookie's removal lacks {flag}: {attributes:?}"
+        );
+    }
+
+    let http = bare(USER_AGENT);
+    let cookie = format!("__Host-session={token}");
+    let status: Value = http
+        .get(format!("{}/api/render/status", app.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let out = http
+        .post(format!("{}/api/auth/logout", app.url))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", status["csrf_token"].as_str().unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    let (session, attributes) = cookie_set(&set_cookies(&out), "__Host-session");
+    assert!(is_removal(&session, &attributes), "{attributes:?}");
+    for flag in ["secure", "path=/"] {
+        assert!(
+            attributes.contains(&flag.to_owned()),
+            "the session cookie's removal lacks {flag}: {attributes:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_github_login_gets_a_clear_page_and_clears_the_attempt() {
+    let app = spawn_app().await;
+    let alice = app.login("cancel-alice").await;
+    alice.post("/api/auth/logout", json!({})).await;
+    let to_github = alice
+        .http
+        .get(alice.path("/api/auth/github/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_github.status(), StatusCode::SEE_OTHER);
+    // Without `login=` the emulator shows GitHub's page; the user cancels.
+    let page = alice
+        .http
+        .get(location(&to_github))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let cancel = page
+        .split("id=\"cancel\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a cancel link")
+        .replace("&amp;", "&");
+    assert!(cancel.contains("error=access_denied"), "{cancel}");
+    let response = alice.http.get(&cancel).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let cookies = set_cookies(&response);
+    let (oauth, attributes) = cookie_set(&cookies, "oauth");
+    assert!(is_removal(&oauth, &attributes), "{attributes:?}");
+    assert!(
+        cookies.iter().all(|c| !c.starts_with("session=")),
+        "{cookies:?}"
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains("cancelled the login"), "{body}");
+    assert!(
+        body.contains("/api/auth/github/login"),
+        "a way to try again"
+    );
+    let jar = alice
+        .jar
+        .cookies(&alice.url.parse().unwrap())
+        .map(|h| h.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        !jar.contains("oauth="),
+        "the browser holds no attempt: {jar}"
+    );
+    assert_eq!(
+        alice.get("/api/render/status").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let events = crate::sessions::exported_everyone(&app).await;
+    let failed: Vec<&Value> = crate::sessions::events_named(&events, "login_failed");
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert_eq!(failed[0]["reason"], "access_denied");
+}
+
 #[tokio::test]
 async fn return_to_only_goes_to_our_own_paths() {
     let app = spawn_app().await;
@@ -527,6 +1051,98 @@ async fn invalid_and_revoked_keys_are_reported_and_not_stored() {
         (status, code.as_str()),
         (StatusCode::BAD_REQUEST, "render_key_unverified")
     );
+}
+
+#[tokio::test]
+async fn a_badly_shaped_key_is_refused_before_any_render_call() {
+    let app = spawn_app().await;
+    let mut alice = app.login("shape-alice").await;
+    let owners_calls = || async {
+        render_calls_since(&app, 0)
+            .await
+            .into_iter()
+            .filter(|c| c.path == "/v1/owners")
+            .count()
+    };
+    let too_long = format!("rnd_{}", "a".repeat(200));
+    for wrong in [
+        "",
+        "rnd_",
+        "rnd_short",
+        "sk_live_abcdefghijklmnopqrstuvwxyz012345",
+        "RND_abcdefghijklmnopqrstuvwxyz012345",
+        "rnd_abcdefghijklmnop-rstuvwxyz012345",
+        "rnd_abcdefghijklmnop rstuvwxyz012345",
+        "rnd_abcdefghijklmnopqrstuvwxyz01234\u{e9}",
+        too_long.as_str(),
+    ] {
+        let (status, code) = error_code(alice.setup_key(wrong).await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "render_key_invalid"),
+            "{wrong:?}"
+        );
+    }
+    assert_eq!(
+        owners_calls().await,
+        0,
+        "no key of a bad shape reached Render"
+    );
+    // A key of the right shape is asked about (so the check above means something).
+    let unknown = format!("rnd_{}", uuid::Uuid::new_v4().simple());
+    let (status, _) = error_code(alice.setup_key(&unknown).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(owners_calls().await, 1);
+}
+
+#[tokio::test]
+async fn setup_attempts_are_limited_per_ip_across_users() {
+    let app = spawn_app_with(&["--rate-limit-setup-ip=3/1m", "--trust-proxy=true"]).await;
+    let mut alice = app.login("iplimit-alice").await;
+    let mut bob = app.login("iplimit-bob").await;
+    let mut carol = app.login("iplimit-carol").await;
+    for user in [&mut alice, &mut bob] {
+        let (status, code) = error_code(user.setup_key("rnd_bad").await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::BAD_REQUEST, "render_key_invalid")
+        );
+    }
+    carol.setup_own_key().await;
+    // The fourth attempt from this address, by a user who has made none.
+    let mut dave = app.login("iplimit-dave").await;
+    let key = dave.render.api_key.clone();
+    let limited = dave.setup_key(&key).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let (_, code) = error_code(limited).await;
+    assert_eq!(code, "rate_limited");
+    assert_eq!(status_of(&dave).await["render"]["configured"], false);
+    let dave_fingerprint = emulator::fingerprint(&key);
+    assert!(
+        render_calls_since(&app, 0)
+            .await
+            .iter()
+            .all(|c| c.credential_fingerprint.as_deref() != Some(dave_fingerprint.as_str())),
+        "the refused attempt did not reach Render"
+    );
+
+    // The same user from another address (behind the trusted proxy) is not held back.
+    let elsewhere = dave
+        .http
+        .post(dave.path("/api/render/setup"))
+        .header("x-csrf-token", dave.csrf.clone().unwrap())
+        .header("x-forwarded-for", "203.0.113.9")
+        .json(&json!({ "api_key": key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -664,8 +1280,155 @@ async fn login_starts_are_limited_per_ip() {
     let limited = http.get(&start).send().await.unwrap();
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().contains_key("retry-after"));
+    let request_id = limited.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let (_, code) = error_code(limited).await;
     assert_eq!(code, "rate_limited");
+
+    let events = crate::sessions::exported_everyone(&app).await;
+    let limited = crate::sessions::events_named(&events, "rate_limited");
+    assert_eq!(limited.len(), 1, "{events:#?}");
+    let event = limited[0];
+    assert_eq!(
+        (event["status"].as_str(), event["reason"].as_str()),
+        (Some("denied"), Some("login"))
+    );
+    assert_eq!(event["user_id"], Value::Null);
+    assert_eq!(event["route"], "/api/auth/github/login");
+    assert_eq!(event["client_ip"], "127.0.0.1");
+    assert_eq!(event["request_id"], request_id.as_str());
+}
+
+/// A GET with extra headers from a jar-less client.
+async fn get_with(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = bare(USER_AGENT).get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn hsts_and_the_https_redirect_follow_https_only_and_trust_proxy() {
+    let forwarded_http = [("x-forwarded-proto", "http")];
+
+    // Development defaults: no HSTS, and a forwarded scheme changes nothing.
+    let plain = spawn_app_with(&["--trust-proxy=true"]).await;
+    let response = get_with(&format!("{}/healthz", plain.url), &forwarded_http).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!response.headers().contains_key("strict-transport-security"));
+
+    // HTTPS_ONLY without TRUST_PROXY: HSTS, but X-Forwarded-Proto is anyone's to send.
+    let https = ["--public-url=https://127.0.0.1:0", "--https-only=true"];
+    let untrusted = spawn_app_with(&https).await;
+    let url = untrusted.url.replacen("https://", "http://", 1);
+    for headers in [&[][..], &forwarded_http[..]] {
+        let response = get_with(&format!("{url}/healthz"), headers).await;
+        assert_eq!(response.status(), StatusCode::OK, "{headers:?}");
+        let hsts = response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap();
+        assert!(hsts.starts_with("max-age="), "{hsts}");
+        let max_age: u64 = hsts["max-age=".len()..]
+            .split(';')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(max_age >= 180 * 24 * 3600, "{hsts}");
+    }
+
+    // Behind a trusted proxy, a request that came in over http is sent to https.
+    let trusted = spawn_app_with(&[https[0], https[1], "--trust-proxy=true"]).await;
+    let url = trusted.url.replacen("https://", "http://", 1);
+    let response = get_with(&format!("{url}/api/render/status?x=1"), &forwarded_http).await;
+    assert!(response.status().is_redirection(), "{}", response.status());
+    assert_eq!(
+        location(&response),
+        format!("{}/api/render/status?x=1", trusted.url)
+    );
+    let response = get_with(&format!("{url}/healthz"), &[("x-forwarded-proto", "https")]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn cors_answers_only_the_allowed_origins() {
+    let app = spawn_app_with(&["--cors-allowed-origins=https://app.example"]).await;
+    let status_url = format!("{}/api/render/status", app.url);
+    let preflight = |origin: &'static str| {
+        bare(USER_AGENT)
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/render/setup", app.url),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,x-csrf-token",
+            )
+            .send()
+    };
+
+    let allowed = get_with(&status_url, &[("origin", "https://app.example")]).await;
+    let h = allowed.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    let response = preflight("https://app.example").await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let h = response.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://app.example");
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    let methods = h["access-control-allow-methods"].to_str().unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    let headers = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(headers.contains("x-csrf-token"), "{headers}");
+
+    for origin in [
+        "https://evil.example",
+        "https://app.example.evil.example",
+        "null",
+    ] {
+        let refused = get_with(&status_url, &[("origin", origin)]).await;
+        assert!(
+            !refused
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{origin}"
+        );
+        assert!(
+            !refused
+                .headers()
+                .contains_key("access-control-allow-credentials"),
+            "{origin}"
+        );
+        let response = preflight(origin).await.unwrap();
+        assert!(
+            !response
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{origin}"
+        );
+    }
+
+    // With no list, no origin at all is answered.
+    let same_origin_only = spawn_app().await;
+    let response = get_with(
+        &format!("{}/api/render/status", same_origin_only.url),
+        &[("origin", "https://app.example")],
+    )
+    .await;
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }
 
 fn assert_common_headers(response: &reqwest::Response, api: bool) {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::audit_metrics::{alert_metric, assert_alert_raised};
 use crate::helpers::{USER_AGENT, error_code, spawn_app, spawn_app_with};
 
 /// The events `export` holds for one user, as JSON.
@@ -180,6 +181,7 @@ async fn active_sessions_still_end_at_the_absolute_limit() {
 #[tokio::test]
 async fn a_cookie_used_from_another_client_ends_the_session() {
     let app = spawn_app().await;
+    let metric_before = alert_metric(&app, "session_client_mismatch").await;
     let alice = app.login("stolen-alice").await;
     let token = alice.session_token().unwrap();
     let thief = alice
@@ -191,8 +193,7 @@ async fn a_cookie_used_from_another_client_ends_the_session() {
     let events = exported(&app, alice.github.id).await;
     let alerts = events_named(&events, "security_alert");
     assert_eq!(alerts.len(), 1, "{events:?}");
-    assert_eq!(alerts[0]["alert"], "session_client_mismatch");
-    assert_eq!(alerts[0]["status"], "alert");
+    assert_alert_raised(&app, &events, "session_client_mismatch", metric_before).await;
 }
 
 #[tokio::test]

@@ -46,7 +46,8 @@ impl fmt::Debug for GithubUser {
     }
 }
 
-/// A Render account (one workspace) and its first API key.
+/// A Render account (its own `user` owner) and its first API key; team workspaces are added
+/// with [`Control::add_render_workspace`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenderAccount {
     pub owner_id: String,
@@ -158,6 +159,16 @@ pub(crate) struct NewRenderAccount {
     pub email: String,
 }
 
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct NewWorkspace {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Workspace {
+    pub owner_id: String,
+}
+
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ApiKey {
     pub api_key: String,
@@ -227,6 +238,17 @@ impl Control {
             .call::<(), _>(reqwest::Method::POST, &path, None)
             .await?;
         Ok(key.api_key)
+    }
+
+    /// Adds a team workspace to the account `owner_id`; every key of the account reaches it
+    /// (`GET /v1/owners` lists it after the account's own user owner). Returns its owner id.
+    pub async fn add_render_workspace(&self, owner_id: &str, name: &str) -> anyhow::Result<String> {
+        let body = NewWorkspace {
+            name: name.to_owned(),
+        };
+        let path = ["render", "accounts", owner_id, "workspaces"];
+        let workspace: Workspace = self.call(reqwest::Method::POST, &path, Some(&body)).await?;
+        Ok(workspace.owner_id)
     }
 
     pub async fn revoke_render_key(&self, api_key: &str) -> anyhow::Result<()> {

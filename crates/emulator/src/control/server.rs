@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 
 use super::{
     ApiKey, Behavior, Fault, GithubUser, LoggedRequest, NewGithubUser, NewOAuthApp,
-    NewRenderAccount, OAuthApp, OAuthAppCredentials, RenderAccount, RepoSpec,
+    NewRenderAccount, NewWorkspace, OAuthApp, OAuthAppCredentials, RenderAccount, RepoSpec,
+    Workspace,
 };
 use crate::ids;
-use crate::state::{AppState, GithubAccount, Owner, Repo};
+use crate::state::{AppState, GithubAccount, Owner, OwnerKind, Repo};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ControlError {
@@ -45,6 +46,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/github/oauth-codes/expire", post(expire_oauth_codes))
         .route("/render/accounts", post(create_render_account))
         .route("/render/accounts/{owner_id}/keys", post(add_render_key))
+        .route(
+            "/render/accounts/{owner_id}/workspaces",
+            post(add_render_workspace),
+        )
         .route("/render/keys/{api_key}", delete(revoke_render_key))
         .route("/render/behavior", post(set_behavior))
         .route("/faults", post(add_fault).delete(clear_faults))
@@ -194,7 +199,7 @@ async fn create_render_account(
             "a name and an e-mail address are required".into(),
         ));
     }
-    let owner_id = ids::render_id("tea");
+    let owner_id = ids::render_id("usr");
     let api_key = ids::render_api_key();
     let mut guard = state.lock();
     guard.owners.insert(
@@ -203,6 +208,7 @@ async fn create_render_account(
             id: owner_id.clone(),
             name: body.name,
             email: body.email,
+            kind: OwnerKind::User,
         },
     );
     guard.render_keys.insert(api_key.clone(), owner_id.clone());
@@ -223,6 +229,43 @@ async fn add_render_key(
     let api_key = ids::render_api_key();
     guard.render_keys.insert(api_key.clone(), owner_id);
     Ok((StatusCode::CREATED, Json(ApiKey { api_key })))
+}
+
+/// A team workspace that every key of account `owner_id` reaches from now on.
+async fn add_render_workspace(
+    State(state): State<AppState>,
+    Path(owner_id): Path<String>,
+    Json(body): Json<NewWorkspace>,
+) -> Result<(StatusCode, Json<Workspace>), ControlError> {
+    if body.name.trim().is_empty() {
+        return Err(ControlError::BadRequest("a name is required".into()));
+    }
+    let mut guard = state.lock();
+    let email = match guard.owners.get(&owner_id) {
+        Some(owner) if owner.kind == OwnerKind::User => owner.email.clone(),
+        Some(_) => {
+            return Err(ControlError::BadRequest(
+                "workspaces belong to an account (a user owner), not to a team".into(),
+            ));
+        }
+        None => return Err(ControlError::NotFound(owner_id)),
+    };
+    let team_id = ids::render_id("tea");
+    guard.owners.insert(
+        team_id.clone(),
+        Owner {
+            id: team_id.clone(),
+            name: body.name,
+            email,
+            kind: OwnerKind::Team,
+        },
+    );
+    guard
+        .workspaces
+        .entry(owner_id)
+        .or_default()
+        .push(team_id.clone());
+    Ok((StatusCode::CREATED, Json(Workspace { owner_id: team_id })))
 }
 
 async fn revoke_render_key(

@@ -90,10 +90,10 @@ pub(crate) async fn trigger_deploy(
     let trigger = TriggerDeploy::parse(&body)?;
     let now = OffsetDateTime::now_utc();
     let mut guard = state.lock();
-    let repo = owned_service(&guard, &key.owner_id, &id)?.repo.clone();
+    let repo = owned_service(&guard, &key, &id)?.repo.clone();
     let fails = guard.repo_fails(repo.as_deref());
     let phase = Duration::from_millis(guard.behavior.phase_ms);
-    let service = owned_service_mut(&mut guard, &key.owner_id, &id)?;
+    let service = owned_service_mut(&mut guard, &key, &id)?;
     let latest = service.deploys.len().checked_sub(1);
     let running = latest.map(|i| (i, service.deploy_status(i, now)));
     let (started_at, queued) = match running {
@@ -126,7 +126,7 @@ pub(crate) async fn list_deploys(
     let query = ListQuery::parse(raw.as_deref())?;
     let now = OffsetDateTime::now_utc();
     let guard = state.lock();
-    let service = owned_service(&guard, &key.owner_id, &id)?;
+    let service = owned_service(&guard, &key, &id)?;
     // Newest first; positions grow down the list so cursors stay valid as deploys are added.
     let deploys = (0..service.deploys.len())
         .rev()
@@ -142,7 +142,7 @@ pub(crate) async fn get_deploy(
 ) -> Result<Response, RenderError> {
     let now = OffsetDateTime::now_utc();
     let guard = state.lock();
-    let service = owned_service(&guard, &key.owner_id, &id)?;
+    let service = owned_service(&guard, &key, &id)?;
     let index = service
         .deploys
         .iter()

@@ -28,7 +28,7 @@ pub(crate) async fn list_env_vars(
 ) -> Result<Response, RenderError> {
     let query = ListQuery::parse(raw.as_deref())?;
     let guard = state.lock();
-    let service = owned_service(&guard, &key.owner_id, &id)?;
+    let service = owned_service(&guard, &key, &id)?;
     Ok(json_response(StatusCode::OK, list_json(service, &query)))
 }
 
@@ -50,7 +50,7 @@ pub(crate) async fn replace_env_vars(
         vars.push((k, v));
     }
     let mut guard = state.lock();
-    let service = owned_service_mut(&mut guard, &key.owner_id, &id)?;
+    let service = owned_service_mut(&mut guard, &key, &id)?;
     service.env_vars = vars;
     Ok(json_response(
         StatusCode::OK,
@@ -64,7 +64,7 @@ pub(crate) async fn get_env_var(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, RenderError> {
     let guard = state.lock();
-    let service = owned_service(&guard, &key.owner_id, &id)?;
+    let service = owned_service(&guard, &key, &id)?;
     let (k, v) = service
         .env_vars
         .iter()
@@ -85,7 +85,7 @@ pub(crate) async fn put_env_var(
 ) -> Result<Response, RenderError> {
     let value = input.resolve(&name)?;
     let mut guard = state.lock();
-    let service = owned_service_mut(&mut guard, &key.owner_id, &id)?;
+    let service = owned_service_mut(&mut guard, &key, &id)?;
     match service.env_vars.iter_mut().find(|(k, _)| *k == name) {
         Some((_, existing)) => existing.clone_from(&value),
         None => service.env_vars.push((name.clone(), value.clone())),
@@ -102,7 +102,7 @@ pub(crate) async fn delete_env_var(
     Path((id, name)): Path<(String, String)>,
 ) -> Result<Response, RenderError> {
     let mut guard = state.lock();
-    let service = owned_service_mut(&mut guard, &key.owner_id, &id)?;
+    let service = owned_service_mut(&mut guard, &key, &id)?;
     let before = service.env_vars.len();
     service.env_vars.retain(|(k, _)| *k != name);
     if service.env_vars.len() == before {

@@ -146,7 +146,7 @@ pub(crate) async fn list_logs(
     if resources.is_empty() {
         return Err(RenderError::BadRequest("resource is required".into()));
     }
-    if owner_id != key.owner_id {
+    if !key.reaches(&owner_id) {
         return Err(RenderError::Forbidden(format!(
             "no access to owner {owner_id}"
         )));
@@ -159,10 +159,7 @@ pub(crate) async fn list_logs(
     if types.is_empty() || types.iter().any(|t| t == "build") {
         let guard = state.lock();
         for resource in &resources {
-            let Some(service) = guard
-                .service(resource)
-                .filter(|s| s.owner_id == key.owner_id)
-            else {
+            let Some(service) = guard.service(resource).filter(|s| s.owner_id == owner_id) else {
                 continue;
             };
             for deploy in &service.deploys {

@@ -71,9 +71,18 @@ pub(crate) fn rate_limited_response() -> Response {
     response
 }
 
-/// The workspace a valid `Authorization: Bearer rnd_…` key belongs to.
+/// The account a valid `Authorization: Bearer rnd_…` key belongs to, and the workspaces
+/// (owners) it reaches: the account's own user owner first, then its teams in creation order.
 pub(crate) struct RenderKey {
-    pub(crate) owner_id: String,
+    pub(crate) account_id: String,
+    pub(crate) owners: Vec<String>,
+}
+
+impl RenderKey {
+    /// Whether this key may act in workspace `owner_id`.
+    pub(crate) fn reaches(&self, owner_id: &str) -> bool {
+        self.owners.iter().any(|o| o == owner_id)
+    }
 }
 
 impl FromRequestParts<AppState> for RenderKey {
@@ -91,13 +100,23 @@ impl FromRequestParts<AppState> for RenderKey {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim())
             .ok_or(RenderError::Unauthorized)?;
-        let owner_id = state
-            .lock()
+        let guard = state.lock();
+        let account_id = guard
             .render_keys
             .get(key)
             .cloned()
             .ok_or(RenderError::Unauthorized)?;
-        Ok(Self { owner_id })
+        let owners = std::iter::once(account_id.clone())
+            .chain(
+                guard
+                    .workspaces
+                    .get(&account_id)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            )
+            .collect();
+        Ok(Self { account_id, owners })
     }
 }
 
@@ -115,27 +134,27 @@ impl<T: DeserializeOwned> FromRequest<AppState> for RenderJson<T> {
     }
 }
 
-/// The service `id` if it belongs to `owner_id`; another workspace's service is reported as
-/// missing, so ids cannot be probed across workspaces.
+/// The service `id` if it belongs to a workspace `key` reaches; another workspace's service is
+/// reported as missing, so ids cannot be probed across workspaces.
 pub(crate) fn owned_service<'s>(
     state: &'s EmuState,
-    owner_id: &str,
+    key: &RenderKey,
     id: &str,
 ) -> Result<&'s Service, RenderError> {
     state
         .service(id)
-        .filter(|s| s.owner_id == owner_id)
+        .filter(|s| key.reaches(&s.owner_id))
         .ok_or_else(|| RenderError::NotFound(id.to_owned()))
 }
 
 pub(crate) fn owned_service_mut<'s>(
     state: &'s mut EmuState,
-    owner_id: &str,
+    key: &RenderKey,
     id: &str,
 ) -> Result<&'s mut Service, RenderError> {
     state
         .service_mut(id)
-        .filter(|s| s.owner_id == owner_id)
+        .filter(|s| key.reaches(&s.owner_id))
         .ok_or_else(|| RenderError::NotFound(id.to_owned()))
 }
 

@@ -16,7 +16,7 @@ use crate::ids;
 use crate::state::{AppState, Owner, Service};
 
 fn owner_json(owner: &Owner) -> Value {
-    json!({ "id": owner.id, "name": owner.name, "email": owner.email, "type": "team" })
+    json!({ "id": owner.id, "name": owner.name, "email": owner.email, "type": owner.kind.as_str() })
 }
 
 pub(crate) async fn list_owners(
@@ -26,11 +26,11 @@ pub(crate) async fn list_owners(
 ) -> Result<Response, RenderError> {
     let query = ListQuery::parse(raw.as_deref())?;
     let guard = state.lock();
-    // A key reaches exactly one workspace here: the account it was issued for.
-    let owners = guard
+    // Like Render: the key's user first, then the teams (workspaces) it belongs to.
+    let owners = key
         .owners
-        .values()
-        .filter(|o| o.id == key.owner_id)
+        .iter()
+        .filter_map(|id| guard.owners.get(id))
         .filter(|o| query.allows("name", Some(&o.name)) && query.allows("email", Some(&o.email)))
         .enumerate()
         .map(|(i, o)| (i as u64, owner_json(o)));
@@ -46,7 +46,7 @@ pub(crate) async fn get_owner(
     let owner = guard
         .owners
         .get(&owner_id)
-        .filter(|o| o.id == key.owner_id)
+        .filter(|o| key.reaches(&o.id))
         .ok_or(RenderError::NotFound(owner_id))?;
     Ok(json_response(StatusCode::OK, owner_json(owner)))
 }
@@ -58,7 +58,7 @@ pub(crate) async fn get_user(
     let guard = state.lock();
     let owner = guard
         .owners
-        .get(&key.owner_id)
+        .get(&key.account_id)
         .ok_or(RenderError::Unauthorized)?;
     Ok(json_response(
         StatusCode::OK,
@@ -76,7 +76,7 @@ pub(crate) async fn list_services(
     let services = guard
         .services
         .iter()
-        .filter(|(_, s)| s.owner_id == key.owner_id)
+        .filter(|(_, s)| key.reaches(&s.owner_id))
         .filter(|(_, s)| {
             query.allows("name", Some(&s.name))
                 && query.allows("type", Some(s.kind.as_str()))
@@ -107,7 +107,7 @@ pub(crate) async fn create_service(
     if name.is_empty() {
         return Err(RenderError::BadRequest("name must not be empty".into()));
     }
-    if body.owner_id != key.owner_id {
+    if !key.reaches(&body.owner_id) {
         return Err(RenderError::Forbidden(format!(
             "no access to owner {}",
             body.owner_id
@@ -144,7 +144,7 @@ pub(crate) async fn create_service(
     if guard
         .services
         .values()
-        .any(|s| s.owner_id == key.owner_id && s.name == name)
+        .any(|s| s.owner_id == body.owner_id && s.name == name)
     {
         return Err(RenderError::Conflict(format!(
             "a service named {name} already exists"
@@ -164,7 +164,7 @@ pub(crate) async fn create_service(
     guard.next_service_seq += 1;
     let service = Service {
         id: id.clone(),
-        owner_id: key.owner_id,
+        owner_id: body.owner_id,
         name,
         slug,
         kind: body.kind,
@@ -194,7 +194,7 @@ pub(crate) async fn get_service(
     Path(id): Path<String>,
 ) -> Result<Response, RenderError> {
     let guard = state.lock();
-    let service = owned_service(&guard, &key.owner_id, &id)?;
+    let service = owned_service(&guard, &key, &id)?;
     Ok(json_response(StatusCode::OK, service_json(service)))
 }
 
@@ -204,7 +204,7 @@ pub(crate) async fn delete_service(
     Path(id): Path<String>,
 ) -> Result<Response, RenderError> {
     let mut guard = state.lock();
-    owned_service(&guard, &key.owner_id, &id)?;
+    owned_service(&guard, &key, &id)?;
     if let Some(seq) = guard.service_seq.remove(&id) {
         guard.services.remove(&seq);
     }
@@ -218,7 +218,7 @@ fn set_suspended(
     suspended: bool,
 ) -> Result<Response, RenderError> {
     let mut guard = state.lock();
-    let service = owned_service_mut(&mut guard, &key.owner_id, id)?;
+    let service = owned_service_mut(&mut guard, key, id)?;
     service.suspended = suspended;
     service.updated_at = OffsetDateTime::now_utc();
     Ok(StatusCode::ACCEPTED.into_response())

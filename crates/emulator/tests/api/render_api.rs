@@ -13,7 +13,7 @@ async fn keys_see_only_their_own_owner_and_revoked_keys_are_unauthorized() {
     let ada = t.account("ada").await;
     let bob = t.account("bob").await;
     assert!(ada.api_key.starts_with("rnd_") && ada.api_key.len() == 36);
-    assert!(ada.owner_id.starts_with("tea-") && ada.owner_id.len() == 24);
+    assert!(ada.owner_id.starts_with("usr-") && ada.owner_id.len() == 24);
 
     let owners = t
         .render_json(Method::GET, &ada.api_key, "/owners", None, StatusCode::OK)
@@ -21,6 +21,7 @@ async fn keys_see_only_their_own_owner_and_revoked_keys_are_unauthorized() {
     assert_eq!(owners.as_array().expect("array").len(), 1);
     assert_eq!(owners[0]["owner"]["id"], ada.owner_id.as_str());
     assert_eq!(owners[0]["owner"]["email"], "ada@example.com");
+    assert_eq!(owners[0]["owner"]["type"], "user");
     assert!(owners[0]["cursor"].is_string());
     let other = t
         .render_get(&ada.api_key, &format!("/owners/{}", bob.owner_id))
@@ -161,6 +162,176 @@ async fn another_owners_service_cannot_be_changed() {
         1,
         "only the first deploy"
     );
+}
+
+#[tokio::test]
+async fn a_key_reaches_its_accounts_team_workspaces_and_no_others() {
+    let t = spawn_emulator().await;
+    let ada = t.account("ada").await;
+    let bob = t.account("bob").await;
+    let design = t
+        .control
+        .add_render_workspace(&ada.owner_id, "Design team")
+        .await
+        .expect("workspace");
+    let ops = t
+        .control
+        .add_render_workspace(&ada.owner_id, "Ops team")
+        .await
+        .expect("workspace");
+    assert!(design.starts_with("tea-") && design.len() == 24);
+
+    // The user first, then the teams in the order they were added.
+    let owners = t
+        .render_json(Method::GET, &ada.api_key, "/owners", None, StatusCode::OK)
+        .await;
+    let listed: Vec<(&str, &str, &str)> = owners
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|o| {
+            let o = &o["owner"];
+            (
+                o["id"].as_str().unwrap_or_default(),
+                o["type"].as_str().unwrap_or_default(),
+                o["name"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (ada.owner_id.as_str(), "user", "ada"),
+            (design.as_str(), "team", "Design team"),
+            (ops.as_str(), "team", "Ops team"),
+        ]
+    );
+    let page = t
+        .render_json(
+            Method::GET,
+            &ada.api_key,
+            "/owners?limit=1",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let cursor = page[0]["cursor"].as_str().expect("cursor");
+    let rest = t
+        .render_json(
+            Method::GET,
+            &ada.api_key,
+            &format!("/owners?limit=5&cursor={}", urlencode(cursor)),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(rest.as_array().expect("array").len(), 2);
+    let team = t
+        .render_json(
+            Method::GET,
+            &ada.api_key,
+            &format!("/owners/{ops}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(team["type"], "team");
+
+    // A service created in a team is the team's, and every key of the account sees it.
+    let body = web_service(&ops, "ops-api", "https://github.com/a/ops");
+    let created = t
+        .render_json(
+            Method::POST,
+            &ada.api_key,
+            "/services",
+            Some(&body),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(created["service"]["ownerId"], ops.as_str());
+    let id = created["service"]["id"].as_str().expect("id").to_owned();
+    let second_key = t.control.add_render_key(&ada.owner_id).await.expect("key");
+    let mine = t
+        .render_json(
+            Method::GET,
+            &second_key,
+            &format!("/services?ownerId={ops}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(mine[0]["service"]["id"], id.as_str());
+    let in_user = t
+        .render_json(
+            Method::GET,
+            &ada.api_key,
+            &format!("/services?ownerId={}", ada.owner_id),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(in_user, json!([]), "the team's service is not the user's");
+    // The same name may exist once per workspace.
+    let again = web_service(&design, "ops-api", "https://github.com/a/ops");
+    t.render_json(
+        Method::POST,
+        &ada.api_key,
+        "/services",
+        Some(&again),
+        StatusCode::CREATED,
+    )
+    .await;
+    let duplicate = t
+        .render(Method::POST, &ada.api_key, "/services", Some(&body))
+        .await;
+    assert_eq!(duplicate.status(), StatusCode::CONFLICT);
+
+    // Another account reaches none of it.
+    let bobs_owners = t
+        .render_json(Method::GET, &bob.api_key, "/owners", None, StatusCode::OK)
+        .await;
+    assert_eq!(bobs_owners.as_array().expect("array").len(), 1);
+    assert_eq!(
+        t.render_get(&bob.api_key, &format!("/owners/{ops}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        t.render_get(&bob.api_key, &format!("/services/{id}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let intrusion = web_service(&ops, "sneaky", "https://github.com/b/r");
+    let refused = t
+        .render(Method::POST, &bob.api_key, "/services", Some(&intrusion))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // Workspaces belong to accounts that exist, and not to teams.
+    assert!(
+        t.control
+            .add_render_workspace("usr-nosuchaccount000000", "x")
+            .await
+            .is_err()
+    );
+    assert!(
+        t.control
+            .add_render_workspace(&ops, "nested")
+            .await
+            .is_err()
+    );
+    assert!(
+        t.control
+            .add_render_workspace(&ada.owner_id, " ")
+            .await
+            .is_err()
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[tokio::test]
