@@ -22,6 +22,7 @@ fn render_fault(path_prefix: &str, kind: FaultKind, delay_ms: Option<u64>, count
         status: (kind == FaultKind::Status).then_some(503),
         delay_ms,
         count,
+        retry_after_s: None,
     }
 }
 

@@ -101,7 +101,10 @@ pub enum FaultKind {
     Drop,
     /// Answer 200 with a JSON body that does not parse.
     Malformed,
-    /// Answer 429 with the upstream's rate-limit headers.
+    /// Answer 429 with the upstream's rate-limit headers. With `retry_after_s` (Render only)
+    /// the answer's `Retry-After` says that many seconds, and the limit stays in force that
+    /// long: every request under `path_prefix` before then is refused with 429 as well (it
+    /// does not use up `count`), as a real rate limiter does.
     RateLimit,
 }
 
@@ -117,6 +120,9 @@ pub struct Fault {
     #[serde(default)]
     pub delay_ms: Option<u64>,
     pub count: u32,
+    /// For `rate_limit` on Render: the `Retry-After` seconds, enforced (see [`FaultKind::RateLimit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
 }
 
 /// One upstream request the emulator received.
