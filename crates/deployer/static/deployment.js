@@ -5,7 +5,7 @@
   'use strict';
   var root = document.getElementById('deployment');
   if (!root || !window.EventSource) return;
-  var LABELS = { pending: 'Queued', in_progress: 'Building and deploying', live: 'Live', failed: 'Failed' };
+  var LABELS = { pending: 'Queued', in_progress: 'Building and deploying', live: 'Live', failed: 'Failed', untracked: 'Tracking stopped' };
   var statusEl = document.getElementById('status');
   var tbody = document.getElementById('services');
 
@@ -63,7 +63,7 @@
       setService(s.service_id, s.deploy_status, s.url);
     });
     setStatus(record.status);
-    if (record.status === 'live' || record.status === 'failed') events.close();
+    if (record.status === 'live' || record.status === 'failed' || record.status === 'untracked') events.close();
   });
 
   function change(e) {
@@ -74,7 +74,7 @@
       events.close();
       var note = document.getElementById('refresh-note');
       if (note) {
-        note.textContent = event.status === 'failed' ? 'The deployment failed. ' : 'This deployment has finished. ';
+        note.textContent = event.note ? event.note + ' ' : event.status === 'failed' ? 'The deployment failed. ' : 'This deployment has finished. ';
         var a = document.createElement('a');
         a.href = window.location.pathname;
         a.textContent = event.status === 'failed' ? 'Reload to see the build log' : 'Reload';

@@ -75,6 +75,16 @@ pub struct RepoSpec {
     pub files: BTreeMap<String, String>,
     #[serde(default)]
     pub collaborators: Vec<String>,
+    /// Further branches, holding the same files as the default one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_branches: Vec<String>,
+}
+
+impl RepoSpec {
+    /// Is `name` one of the repository's branches?
+    pub fn has_branch(&self, name: &str) -> bool {
+        name == self.default_branch || self.other_branches.iter().any(|b| b == name)
+    }
 }
 
 fn default_branch() -> String {
