@@ -630,7 +630,7 @@ struct Tracking {
 
 enum Step {
     Create,
-    Redeploy(Service),
+    Redeploy(Box<Service>),
 }
 
 impl AppState {
@@ -763,7 +763,7 @@ impl AppState {
             match existing {
                 Some(found) if same_repo(found.repo.as_deref(), &request.repo) => {
                     check_redeployable(service, &planned, &found)?;
-                    steps.push(Step::Redeploy(found));
+                    steps.push(Step::Redeploy(Box::new(found)));
                 }
                 Some(_) => {
                     return Err(AppError::Conflict(format!(
@@ -1161,7 +1161,7 @@ impl AppState {
             let mut retry_after: Option<Duration> = None;
             let mut still = Vec::with_capacity(pending.len());
             let mut queue = pending.into_iter();
-            while let Some(svc) = queue.next() {
+            for svc in queue.by_ref() {
                 let held = slot.key.lock().await;
                 let Some(key) = held.as_ref() else {
                     still.push(svc);
