@@ -16,8 +16,10 @@ use crate::app::AppState;
 use crate::context::RequestContext;
 use crate::credentials::{GitHubToken, RenderApiKey, RenderKeyError, SessionToken};
 use crate::db::audit::{AuditKind, AuditStatus, ReasonCode};
+use crate::deploy::{StopScope, TrackingStop};
 use crate::error::{AppError, AuthFailure};
 use crate::ratelimit::client_network;
+use crate::session::vault::TokenKind;
 use crate::session::{ActiveSession, ClientToken, GitHubIdentity, LoadOutcome, RenderOwnerRef};
 use crate::telemetry;
 use crate::upstream::UpstreamError;
@@ -170,6 +172,13 @@ impl AppState {
         // Only once GitHub has confirmed the login: a failed attempt changes
         // nothing, a successful one never keeps a pre-login token alive.
         if let Some(previous) = previous {
+            let ended = self
+                .sessions
+                .vault()
+                .store_key(TokenKind::Cookie, previous.secret());
+            self.deployments
+                .stop_tracking(StopScope::Session(&ended), TrackingStop::SignedInAgain)
+                .await;
             self.sessions.destroy_token(&previous).await?;
         }
         let session = self
@@ -211,6 +220,14 @@ impl AppState {
         session: &ActiveSession,
         ctx: &RequestContext,
     ) -> Result<(), AppError> {
+        // The key leaves with the session: trackers started from it stop
+        // (and drop it) before the answer goes out.
+        self.deployments
+            .stop_tracking(
+                StopScope::Session(session.store_key()),
+                TrackingStop::SignedOut,
+            )
+            .await;
         self.sessions.destroy(session).await?;
         metrics::counter!(telemetry::SESSION_EVENTS, "event" => "logout").increment(1);
         self.audit.record(ctx.event(
@@ -226,6 +243,12 @@ impl AppState {
         session: &ActiveSession,
         ctx: &RequestContext,
     ) -> Result<u64, AppError> {
+        self.deployments
+            .stop_tracking(
+                StopScope::User(session.user_id()),
+                TrackingStop::SignedOutEverywhere,
+            )
+            .await;
         let ended = self.sessions.destroy_user(session.user_id()).await?;
         // The bearer record of this very request, if any, goes too.
         self.sessions.destroy(session).await?;
@@ -306,7 +329,13 @@ impl AppState {
             id: chosen.id.clone(),
             name: chosen.name.clone(),
         };
+        let replaced = session.store_key().clone();
         let session = self.sessions.set_render_key(session, &key, &owner).await?;
+        // The session that held the previous key is gone (or holds this one
+        // now): its trackers stop and drop the old key.
+        self.deployments
+            .stop_tracking(StopScope::Session(&replaced), TrackingStop::KeyReplaced)
+            .await;
         metrics::counter!(telemetry::KEY_VALIDATIONS, "result" => "valid").increment(1);
         let mut event = ctx.event(
             Some(user_id),
@@ -407,6 +436,12 @@ impl AppState {
         ctx: &RequestContext,
     ) -> Result<ActiveSession, AppError> {
         let owner = session.render().map(|r| r.owner_id.clone());
+        self.deployments
+            .stop_tracking(
+                StopScope::Session(session.store_key()),
+                TrackingStop::KeyCleared,
+            )
+            .await;
         self.sessions.clear_render_key(&mut session).await?;
         let mut event = ctx.event(
             Some(session.user_id()),

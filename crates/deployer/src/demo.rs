@@ -66,6 +66,7 @@ pub fn seed_repos(owner: &str) -> Vec<RepoSpec> {
         default_branch: "main".to_owned(),
         files: files(list),
         collaborators: Vec::new(),
+        other_branches: Vec::new(),
     };
     vec![
         repo(

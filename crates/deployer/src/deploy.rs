@@ -2,17 +2,22 @@
 //! the user's own Render workspace, then track every deploy to a terminal
 //! status in the background, fanning changes out to SSE listeners.
 //!
-//! The Render key is opened from the session for the request, and the
-//! tracking task keeps it in memory (never stored) until its deploys end.
+//! The Render key is opened from the session for the request. The tracking
+//! task keeps it in memory (never stored) only while the session that started
+//! the deployment lives: signing out (here or everywhere), clearing the key or
+//! setting up another one takes it from the tracker at once (waiting for a
+//! Render call in flight, so none starts afterwards), and the deployment ends
+//! `untracked` with a note saying why. Each poll round also checks the session
+//! store, so a session that expired or ended on another instance stops it too.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -29,13 +34,14 @@ use crate::plan::{
     ServiceValue, plan_repository,
 };
 use crate::session::ActiveSession;
+use crate::session::vault::{Sealed, StoreKey};
 use crate::telemetry;
 use crate::upstream::UpstreamError;
 use crate::upstream::github::GitHubRepoSource;
 use crate::upstream::render::{
     Build, CronDetails, Deploy, DeployStatus, EnvVarInput, EnvVarInputValue, NativeRuntime,
     NewService, NewServiceDetails, PaidPlan, Route, RouteKind, ServerDetails, Service,
-    ServiceFilter, StaticDetails, WebDetails,
+    ServiceFilter, ServiceType, ServiceUpdate, StaticDetails, WebDetails,
 };
 
 /// How many of a user's services `GET /api/render/services` reads at most.
@@ -67,14 +73,118 @@ pub struct DeploymentEvent {
     pub deploy_status: String,
     pub url: Option<String>,
     pub terminal: bool,
+    /// Why the deployment ended as it did, on the final event when the status alone does not say it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
-/// Live state of deployments: SSE channels and the build-log tails of
-/// failed deploys (kept in memory only: a log line may echo a secret the
-/// build printed, so it is never written to the database).
+/// Why tracking stopped before the deploys ended: the session that held the
+/// Render key is gone, and so is the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackingStop {
+    SignedOut,
+    SignedOutEverywhere,
+    SignedInAgain,
+    KeyCleared,
+    KeyReplaced,
+    /// Found by the session-store check: expired, or ended on another instance.
+    SessionEnded,
+}
+
+impl TrackingStop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackingStop::SignedOut => "signed_out",
+            TrackingStop::SignedOutEverywhere => "signed_out_everywhere",
+            TrackingStop::SignedInAgain => "signed_in_again",
+            TrackingStop::KeyCleared => "key_cleared",
+            TrackingStop::KeyReplaced => "key_replaced",
+            TrackingStop::SessionEnded => "session_ended",
+        }
+    }
+
+    /// The deployment's note: fixed wording, nothing from upstream.
+    pub fn note(self) -> &'static str {
+        match self {
+            TrackingStop::SignedOut => {
+                "Tracking stopped because you signed out: your Render key lives only in your session, so this service no longer holds it. The deploys may still finish on Render; see the Render dashboard for their final status."
+            }
+            TrackingStop::SignedOutEverywhere => {
+                "Tracking stopped because you signed out everywhere: your Render key lives only in your session, so this service no longer holds it. The deploys may still finish on Render; see the Render dashboard for their final status."
+            }
+            TrackingStop::SignedInAgain => {
+                "Tracking stopped because you signed in again, which ended the session that held your Render key. The deploys may still finish on Render; see the Render dashboard for their final status."
+            }
+            TrackingStop::KeyCleared => {
+                "Tracking stopped because you removed your Render key from the session. The deploys may still finish on Render; see the Render dashboard for their final status."
+            }
+            TrackingStop::KeyReplaced => {
+                "Tracking stopped because you set up a Render key again, which ended the session that held the key this deployment used. The deploys may still finish on Render; see the Render dashboard for their final status."
+            }
+            TrackingStop::SessionEnded => {
+                "Tracking stopped because the session that started it ended (it expired or was signed out). The deploys may still finish on Render; see the Render dashboard for their final status."
+            }
+        }
+    }
+}
+
+/// The Render key of one tracked deployment. Every Render call of the
+/// tracker holds the lock for its length; [`KeySlot::stop`] takes the lock,
+/// so once it returns no call is in flight and none can start.
+struct KeySlot {
+    key: tokio::sync::Mutex<Option<SecretString>>,
+    stop: watch::Sender<Option<TrackingStop>>,
+}
+
+impl KeySlot {
+    fn new(key: SecretString) -> Self {
+        Self {
+            key: tokio::sync::Mutex::new(Some(key)),
+            stop: watch::channel(None).0,
+        }
+    }
+
+    fn reason(&self) -> Option<TrackingStop> {
+        *self.stop.borrow()
+    }
+
+    /// Records why (the first reason wins), wakes the tracker, and drops the key.
+    async fn stop(&self, reason: TrackingStop) {
+        self.stop.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(reason);
+            }
+            first
+        });
+        drop(self.key.lock().await.take());
+    }
+}
+
+/// A deployment being tracked, and whose session holds its key.
+struct Tracked {
+    user_id: u64,
+    session: StoreKey,
+    slot: Arc<KeySlot>,
+}
+
+/// Which trackers to stop.
+#[derive(Debug, Clone, Copy)]
+pub enum StopScope<'a> {
+    /// Those started from this session.
+    Session(&'a StoreKey),
+    /// Every one of this user's.
+    User(u64),
+}
+
+/// Live state of deployments: SSE channels, the trackers and the keys they
+/// hold, and the build-log tails of failed deploys (kept in memory only: a
+/// log line may echo a secret the build printed, so it is never written to
+/// the database).
 pub struct Deployments {
     poll: PollSettings,
     channels: Mutex<HashMap<Uuid, broadcast::Sender<DeploymentEvent>>>,
+    trackers: Mutex<HashMap<Uuid, Tracked>>,
     logs: Mutex<HashMap<Uuid, (Instant, Vec<ServiceLog>)>>,
 }
 
@@ -89,16 +199,67 @@ impl Deployments {
         Self {
             poll,
             channels: Mutex::default(),
+            trackers: Mutex::default(),
             logs: Mutex::default(),
         }
     }
 
-    /// Opens the channel of a deployment about to be tracked; [`Self::finish`] closes it.
-    fn open(&self, id: Uuid) {
+    /// Opens the channel of a deployment about to be tracked and registers
+    /// its key under the session that started it; [`Self::finish`] undoes both.
+    fn open(&self, id: Uuid, user_id: u64, session: StoreKey, key: SecretString) -> Arc<KeySlot> {
         self.channels
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, broadcast::channel(64).0);
+        let slot = Arc::new(KeySlot::new(key));
+        self.trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id,
+                Tracked {
+                    user_id,
+                    session,
+                    slot: slot.clone(),
+                },
+            );
+        slot
+    }
+
+    /// Stops the trackers in `scope` and drops the keys they hold. When this
+    /// returns, none of them has a Render call in flight or can start one.
+    /// Returns how many were stopped.
+    pub async fn stop_tracking(&self, scope: StopScope<'_>, reason: TrackingStop) -> usize {
+        let slots: Vec<Arc<KeySlot>> = self
+            .trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|t| match scope {
+                StopScope::Session(key) => &t.session == key,
+                StopScope::User(user_id) => t.user_id == user_id,
+            })
+            .map(|t| t.slot.clone())
+            .collect();
+        for slot in &slots {
+            slot.stop(reason).await;
+        }
+        if !slots.is_empty() {
+            tracing::info!(
+                trackers = slots.len(),
+                reason = reason.as_str(),
+                "stopped deployment tracking: the session that held the Render key ended"
+            );
+        }
+        slots.len()
+    }
+
+    /// How many deployments this instance is tracking.
+    pub fn tracking(&self) -> usize {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// `None` unless the deployment is being tracked by this instance. A
@@ -119,8 +280,20 @@ impl Deployments {
         }
     }
 
+    /// Forgets a tracker whose key is dropped (before its last event goes out).
+    fn release(&self, id: Uuid) {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
     fn finish(&self, id: Uuid) {
         self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        self.trackers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
@@ -323,7 +496,9 @@ fn env_inputs(
                 let Some(target) = created.get(other.as_ref()) else {
                     continue;
                 };
-                let host = target.name.clone();
+                // Render's host name is the slug (the name, or the name
+                // with a suffix when the name was taken elsewhere).
+                let host = target.host().to_owned();
                 let value = match reference {
                     ServiceValue::Property(p) if p == "host" => host,
                     ServiceValue::Property(p) if p == "port" => "10000".into(),
@@ -346,9 +521,116 @@ fn env_inputs(
     Ok(out)
 }
 
+fn type_label(kind: ServiceType) -> &'static str {
+    match kind {
+        ServiceType::StaticSite => "static site",
+        ServiceType::WebService => "web service",
+        ServiceType::PrivateService => "private service",
+        ServiceType::BackgroundWorker => "background worker",
+        ServiceType::CronJob => "cron job",
+    }
+}
+
+/// What Render cannot change on an existing service: its type and its
+/// region. Asking for either is refused before anything is touched.
+fn check_redeployable(
+    service: &PlannedService,
+    planned: &NewServiceDetails,
+    existing: &Service,
+) -> Result<(), AppError> {
+    let wanted = planned.service_type();
+    if wanted != existing.service_type {
+        return Err(AppError::Conflict(format!(
+            "{} already exists in your workspace as a {}, and this plan makes it a {}: Render cannot change a service's type. Choose another name, or delete the service in Render first.",
+            service.name,
+            type_label(existing.service_type),
+            type_label(wanted)
+        )));
+    }
+    if let (Some(want), Some(have)) = (service.region, existing.region)
+        && service.kind != ServiceKind::StaticSite
+        && want != have
+    {
+        return Err(AppError::Conflict(format!(
+            "{} runs in {} and Render cannot move a service to another region ({} was asked). Deploy it without a region or with {}, or choose another name for a new service in {}.",
+            service.name,
+            have.as_str(),
+            want.as_str(),
+            have.as_str(),
+            want.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Why creating or redeploying a service failed, in fixed words (no
+/// upstream body, no value).
+fn failure_cause(error: &AppError) -> &'static str {
+    match error {
+        AppError::RateLimited { .. } | AppError::Upstream(UpstreamError::RateLimited { .. }) => {
+            "Render's rate limit was reached"
+        }
+        AppError::Upstream(UpstreamError::Unavailable { .. }) => {
+            "Render was unavailable or did not answer in time"
+        }
+        AppError::Upstream(UpstreamError::Unauthorized(_) | UpstreamError::Forbidden(_)) => {
+            "Render refused the API key"
+        }
+        AppError::Conflict(_) | AppError::Upstream(UpstreamError::Conflict(_)) => {
+            "a service of that name exists from another repository"
+        }
+        AppError::Upstream(UpstreamError::Rejected { .. }) | AppError::InvalidRequest { .. } => {
+            "Render refused the service's settings"
+        }
+        _ => "an unexpected error occurred",
+    }
+}
+
+fn failure_reason(error: &AppError) -> ReasonCode {
+    match error {
+        AppError::RateLimited { .. } | AppError::Upstream(UpstreamError::RateLimited { .. }) => {
+            ReasonCode::new("render_rate_limited")
+        }
+        AppError::Upstream(UpstreamError::Unavailable { .. }) => {
+            ReasonCode::new("render_unavailable")
+        }
+        _ => ReasonCode::new("service_not_deployed"),
+    }
+}
+
+/// The deployment's note when service `name` could not be created or
+/// redeployed after `record.services` were.
+fn failure_note(error: &AppError, name: &str, redeploy: bool, record: &DeploymentRecord) -> String {
+    let verb = if redeploy { "redeploy" } else { "create" };
+    let cause = failure_cause(error);
+    match record.services.len() {
+        0 => format!(
+            "Could not {verb} {name}: {cause}. Nothing was deployed; try again in a moment."
+        ),
+        n => format!(
+            "Could not {verb} {name}: {cause}. The {n} service{} deployed before it {} tracked to the end; deploy again to finish the rest.",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" }
+        ),
+    }
+}
+
+/// What a tracker owns.
+struct Tracking {
+    record: DeploymentRecord,
+    slot: Arc<KeySlot>,
+    /// The session that started the deployment, and its sealed key as it was then.
+    session: StoreKey,
+    sealed: Sealed,
+    owner_id: String,
+    /// A service that could not be deployed after these were: the deployment ends failed.
+    create_failure: Option<(String, ReasonCode)>,
+    ctx: RequestContext,
+}
+
 enum Step {
     Create,
-    Redeploy(Service),
+    Redeploy(Box<Service>),
 }
 
 impl AppState {
@@ -413,7 +695,7 @@ impl AppState {
     pub async fn deploy(
         &self,
         session: &ActiveSession,
-        request: DeployRequest,
+        mut request: DeployRequest,
         ctx: &RequestContext,
     ) -> Result<DeploymentView, AppError> {
         let (key, owner_id) = AppState::require_render_key(session)?;
@@ -443,7 +725,7 @@ impl AppState {
                 },
             )
             .await?;
-        for (name, overrides) in request.overrides {
+        for (name, overrides) in std::mem::take(&mut request.overrides) {
             plan.apply_overrides(&name, overrides).map_err(plan_error)?;
         }
         for service in &mut plan.services {
@@ -471,16 +753,17 @@ impl AppState {
         }
 
         // Decide every step first: a conflict must stop the deploy before
-        // any service is created.
+        // any service is created or changed.
         let mut steps = Vec::with_capacity(plan.services.len());
         for service in &plan.services {
-            details(service)?;
+            let planned = details(service)?;
             let existing = self
                 .find_service(&key, &owner_id, service.name.as_ref())
                 .await?;
             match existing {
                 Some(found) if same_repo(found.repo.as_deref(), &request.repo) => {
-                    steps.push(Step::Redeploy(found));
+                    check_redeployable(service, &planned, &found)?;
+                    steps.push(Step::Redeploy(Box::new(found)));
                 }
                 Some(_) => {
                     return Err(AppError::Conflict(format!(
@@ -492,62 +775,11 @@ impl AppState {
             }
         }
 
+        // Recorded before anything is created, so a failure half-way leaves
+        // a history row (and an audit trail) for what was created.
         let id = Uuid::new_v4();
         let now = OffsetDateTime::now_utc();
-        let mut created: HashMap<String, Service> = HashMap::new();
-        let mut records = Vec::with_capacity(steps.len());
-        for (service, step) in plan.services.iter().zip(steps) {
-            let present = match &step {
-                Step::Redeploy(existing)
-                    if service
-                        .env_vars
-                        .iter()
-                        .any(|v| matches!(v.source, EnvVarSource::Generate)) =>
-                {
-                    self.render.env_var_keys(&key, &existing.id).await?
-                }
-                _ => Vec::new(),
-            };
-            let env = env_inputs(service, &request.env_vars, &created, &present)?;
-            let (svc, deploy_id, was_created) = match step {
-                Step::Redeploy(existing) => {
-                    if !env.is_empty() {
-                        self.render.set_env_vars(&key, &existing.id, &env).await?;
-                    }
-                    let deploy = self.trigger(&key, &existing.id).await?;
-                    (existing, deploy.map(|d| d.id), false)
-                }
-                Step::Create => {
-                    let body = NewService {
-                        name: service.name.to_string(),
-                        owner_id: owner_id.clone(),
-                        repo: request.repo.https_url(),
-                        branch: request.branch.as_ref().map(|b| b.as_ref().to_owned()),
-                        root_dir: service.root_dir.as_ref().map(|r| r.as_ref().to_owned()),
-                        auto_deploy: true,
-                        env_vars: env,
-                        details: details(service)?,
-                    };
-                    let (svc, deploy_id) = self
-                        .create_once(&key, &owner_id, &body, &request.repo)
-                        .await?;
-                    (svc, deploy_id, true)
-                }
-            };
-            records.push(ServiceRecord {
-                name: svc.name.clone(),
-                service_id: svc.id.clone(),
-                service_type: service.kind.as_str().to_owned(),
-                url: svc.url.clone(),
-                dashboard_url: svc.dashboard_url.clone(),
-                deploy_id,
-                deploy_status: DeployStatus::Created.as_str().to_owned(),
-                created: was_created,
-            });
-            created.insert(svc.name.clone(), svc);
-        }
-
-        let record = DeploymentRecord {
+        let mut record = DeploymentRecord {
             id,
             user_id: session.user_id(),
             repo: request.repo.to_string(),
@@ -556,7 +788,8 @@ impl AppState {
             status: DeploymentStatus::InProgress,
             created_at: now,
             updated_at: now,
-            services: records,
+            note: None,
+            services: Vec::with_capacity(steps.len()),
         };
         self.history.insert(&record).await?;
         let mut event = ctx.event(
@@ -567,25 +800,231 @@ impl AppState {
         event.details.repo = Some(record.repo.clone());
         event.details.render_owner_id = Some(owner_id.clone());
         event.details.deployment_id = Some(id);
+        event.details.service_ids = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Redeploy(existing) => Some(existing.id.clone()),
+                Step::Create => None,
+            })
+            .collect();
+        self.audit.record(event);
+        metrics::counter!(telemetry::DEPLOYMENTS, "result" => "requested").increment(1);
+
+        let mut created: HashMap<String, Service> = HashMap::new();
+        let mut failure = None;
+        for (service, step) in plan.services.iter().zip(steps) {
+            let redeploy = matches!(step, Step::Redeploy(_));
+            match self
+                .deploy_service(&key, &owner_id, &request, service, step, &created)
+                .await
+            {
+                Ok((svc, deploy_id, was_created)) => {
+                    let attached = ServiceRecord {
+                        name: svc.name.clone(),
+                        service_id: svc.id.clone(),
+                        service_type: service.kind.as_str().to_owned(),
+                        url: svc.url.clone(),
+                        dashboard_url: svc.dashboard_url.clone(),
+                        deploy_id,
+                        deploy_status: DeployStatus::Created.as_str().to_owned(),
+                        created: was_created,
+                    };
+                    if let Err(error) = self.history.add_service(id, &attached).await {
+                        // Still tracked (in memory) and in the answer.
+                        tracing::error!(%error, deployment_id = %id, "could not record a deployed service");
+                    }
+                    record.services.push(attached);
+                    created.insert(service.name.to_string(), svc);
+                }
+                Err(error) => {
+                    let note = failure_note(&error, service.name.as_ref(), redeploy, &record);
+                    failure = Some((error, note));
+                    break;
+                }
+            }
+        }
+
+        if let Some((error, note)) = &failure
+            && record.services.is_empty()
+        {
+            // Nothing to track: the deployment ends here.
+            record.status = DeploymentStatus::Failed;
+            if let Err(db) = self
+                .history
+                .set_outcome(id, DeploymentStatus::Failed, Some(note))
+                .await
+            {
+                tracing::error!(error = %db, deployment_id = %id, "could not record deployment outcome");
+            }
+            self.deployment_failed(&record, &owner_id, failure_reason(error), ctx);
+        }
+        let Some(failure) = failure else {
+            let view = DeploymentView {
+                record: record.clone(),
+                build_logs: Vec::new(),
+                warnings: plan.warnings.iter().map(ToString::to_string).collect(),
+            };
+            self.start_tracking(session, record, key, owner_id, None, ctx);
+            return Ok(view);
+        };
+        let (error, note) = failure;
+        if !record.services.is_empty() {
+            // What was created is tracked to its end; the deployment then
+            // ends failed, with the note saying which service is missing.
+            self.start_tracking(
+                session,
+                record,
+                key,
+                owner_id,
+                Some((note, failure_reason(&error))),
+                ctx,
+            );
+        }
+        Err(error)
+    }
+
+    /// Hands the key to a background tracker registered under the session
+    /// that started the deployment.
+    fn start_tracking(
+        &self,
+        session: &ActiveSession,
+        record: DeploymentRecord,
+        key: SecretString,
+        owner_id: String,
+        create_failure: Option<(String, ReasonCode)>,
+        ctx: &RequestContext,
+    ) {
+        let Some(sealed) = session.render().map(|r| r.sealed_key.clone()) else {
+            return;
+        };
+        let slot =
+            self.deployments
+                .open(record.id, record.user_id, session.store_key().clone(), key);
+        let tracking = Tracking {
+            record,
+            slot,
+            session: session.store_key().clone(),
+            sealed,
+            owner_id,
+            create_failure,
+            ctx: ctx.clone(),
+        };
+        let tracker = self.clone();
+        tokio::spawn(async move { tracker.track(tracking).await });
+    }
+
+    /// `deployment_failed`: audit event, metric and the repeated-failure alert.
+    fn deployment_failed(
+        &self,
+        record: &DeploymentRecord,
+        owner_id: &str,
+        reason: ReasonCode,
+        ctx: &RequestContext,
+    ) {
+        metrics::counter!(telemetry::DEPLOYMENTS, "result" => "failed").increment(1);
+        let mut event = ctx.event(
+            Some(record.user_id),
+            AuditKind::DeploymentFailed,
+            AuditStatus::Failure,
+        );
+        event.details.repo = Some(record.repo.clone());
+        event.details.deployment_id = Some(record.id);
+        event.details.render_owner_id = Some(owner_id.to_owned());
         event.details.service_ids = record
             .services
             .iter()
             .map(|s| s.service_id.clone())
             .collect();
+        event.details.reason = Some(reason);
+        if let Some(alert) = self.alerts.deploy_failed(record.user_id, Instant::now()) {
+            self.raise_alert(alert, Some(record.user_id), ctx);
+        }
         self.audit.record(event);
-        metrics::counter!(telemetry::DEPLOYMENTS, "result" => "requested").increment(1);
+    }
 
-        self.deployments.open(id);
-        let tracker = self.clone();
-        let tracked = record.clone();
-        let ctx = ctx.clone();
-        tokio::spawn(async move { tracker.track(tracked, key, owner_id, ctx).await });
+    /// Creates one planned service, or brings an existing one in line with
+    /// the plan (settings, env vars) and triggers a new deploy of it.
+    async fn deploy_service(
+        &self,
+        key: &SecretString,
+        owner_id: &str,
+        request: &DeployRequest,
+        service: &PlannedService,
+        step: Step,
+        created: &HashMap<String, Service>,
+    ) -> Result<(Service, Option<String>, bool), AppError> {
+        let present = match &step {
+            Step::Redeploy(existing)
+                if service
+                    .env_vars
+                    .iter()
+                    .any(|v| matches!(v.source, EnvVarSource::Generate)) =>
+            {
+                self.render.env_var_keys(key, &existing.id).await?
+            }
+            _ => Vec::new(),
+        };
+        let env = env_inputs(service, &request.env_vars, created, &present)?;
+        match step {
+            Step::Redeploy(existing) => {
+                let update = ServiceUpdate {
+                    branch: request.branch.as_ref().map(|b| b.as_ref().to_owned()),
+                    root_dir: service
+                        .root_dir
+                        .as_ref()
+                        .map(|r| r.as_ref().to_owned())
+                        .unwrap_or_default(),
+                    details: details(service)?,
+                    set_plan: service.plan.is_some(),
+                };
+                let updated = self.update_settings(key, &existing.id, &update).await?;
+                if !env.is_empty() {
+                    self.render.set_env_vars(key, &existing.id, &env).await?;
+                }
+                let deploy = self.trigger(key, &existing.id).await?;
+                Ok((updated, deploy.map(|d| d.id), false))
+            }
+            Step::Create => {
+                let body = NewService {
+                    name: service.name.to_string(),
+                    owner_id: owner_id.to_owned(),
+                    repo: request.repo.https_url(),
+                    branch: request.branch.as_ref().map(|b| b.as_ref().to_owned()),
+                    root_dir: service.root_dir.as_ref().map(|r| r.as_ref().to_owned()),
+                    auto_deploy: true,
+                    env_vars: env,
+                    details: details(service)?,
+                };
+                let (svc, deploy_id) = self
+                    .create_once(key, owner_id, &body, &request.repo)
+                    .await?;
+                Ok((svc, deploy_id, true))
+            }
+        }
+    }
 
-        Ok(DeploymentView {
-            record,
-            build_logs: Vec::new(),
-            warnings: plan.warnings.iter().map(ToString::to_string).collect(),
-        })
+    /// `PATCH` of an existing service; a rate limit is waited out like a
+    /// trigger's (the call is idempotent, so it may be repeated).
+    async fn update_settings(
+        &self,
+        key: &SecretString,
+        service_id: &str,
+        update: &ServiceUpdate,
+    ) -> Result<Service, AppError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.render.update_service(key, service_id, update).await {
+                Ok(service) => return Ok(service),
+                Err(UpstreamError::RateLimited { retry_after, .. })
+                    if attempt < CREATE_ATTEMPTS
+                        && retry_after.is_none_or(|d| d <= MAX_INLINE_WAIT) =>
+                {
+                    tokio::time::sleep(retry_after.unwrap_or(Duration::from_secs(2))).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     async fn find_service(
@@ -679,29 +1118,60 @@ impl AppState {
     }
 
     /// Polls every deploy of a deployment until all are terminal, with
-    /// backoff on errors and rate limits, then records the outcome.
-    async fn track(
-        self,
-        record: DeploymentRecord,
-        key: SecretString,
-        owner_id: String,
-        ctx: RequestContext,
-    ) {
+    /// backoff on errors and Render's `Retry-After` on rate limits, then
+    /// records the outcome. Stops at once, without another Render call, when
+    /// the session that started the deployment ends.
+    async fn track(self, tracking: Tracking) {
+        let Tracking {
+            record,
+            slot,
+            session,
+            sealed,
+            owner_id,
+            create_failure,
+            ctx,
+        } = tracking;
         let poll = self.deployments.poll;
         let started = Instant::now();
+        let mut stop = slot.stop.subscribe();
         let mut pending: Vec<ServiceRecord> = record.services.clone();
         let mut statuses: HashMap<String, DeployStatus> = HashMap::new();
         let mut delay = poll.interval;
-        while !pending.is_empty() && started.elapsed() < poll.give_up_after {
-            tokio::time::sleep(delay).await;
+        while !pending.is_empty()
+            && started.elapsed() < poll.give_up_after
+            && slot.reason().is_none()
+        {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => continue,
+            }
+            // The session may have ended where no stop reaches (another
+            // instance, expiry): the store is the truth.
+            match self.sessions.holds_render_key(&session, &sealed).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    slot.stop(TrackingStop::SessionEnded).await;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, deployment_id = %record.id, "could not check the session; tracking goes on");
+                }
+            }
             let mut had_error = false;
+            let mut retry_after: Option<Duration> = None;
             let mut still = Vec::with_capacity(pending.len());
-            for svc in pending {
+            let mut queue = pending.into_iter();
+            for svc in queue.by_ref() {
+                let held = slot.key.lock().await;
+                let Some(key) = held.as_ref() else {
+                    still.push(svc);
+                    break;
+                };
                 let result = match &svc.deploy_id {
-                    Some(deploy_id) => self.render.deploy(&key, &svc.service_id, deploy_id).await,
+                    Some(deploy_id) => self.render.deploy(key, &svc.service_id, deploy_id).await,
                     None => self
                         .render
-                        .deploys(&key, &svc.service_id, 1)
+                        .deploys(key, &svc.service_id, 1)
                         .await
                         .and_then(|d| {
                             d.into_iter()
@@ -709,6 +1179,7 @@ impl AppState {
                                 .ok_or(UpstreamError::NotFound(crate::upstream::Upstream::Render))
                         }),
                 };
+                drop(held);
                 match result {
                     Ok(deploy) => {
                         let previous = statuses.insert(svc.service_id.clone(), deploy.status);
@@ -719,6 +1190,16 @@ impl AppState {
                             still.push(svc);
                         }
                     }
+                    Err(UpstreamError::RateLimited {
+                        retry_after: wait, ..
+                    }) => {
+                        // No more calls until Render says so.
+                        tracing::info!(deployment_id = %record.id, "deploy status poll rate limited; waiting");
+                        had_error = true;
+                        retry_after = Some(wait.unwrap_or(delay * 2));
+                        still.push(svc);
+                        break;
+                    }
                     Err(error) => {
                         tracing::info!(%error, deployment_id = %record.id, "deploy status poll failed; retrying");
                         had_error = true;
@@ -726,12 +1207,23 @@ impl AppState {
                     }
                 }
             }
+            still.extend(queue);
             pending = still;
             delay = if had_error {
                 (delay * 2).min(poll.max_backoff)
             } else {
                 poll.interval
             };
+            if let Some(wait) = retry_after {
+                delay = delay.max(wait.min(poll.max_backoff));
+            }
+        }
+
+        if let Some(reason) = slot.reason() {
+            drop(slot.key.lock().await.take());
+            self.tracking_stopped(&record, &statuses, reason, create_failure.as_ref())
+                .await;
+            return;
         }
 
         let failed: Vec<&ServiceRecord> = record
@@ -743,7 +1235,7 @@ impl AppState {
                     .is_some_and(|st| st.is_success())
             })
             .collect();
-        let status = if failed.is_empty() {
+        let status = if failed.is_empty() && create_failure.is_none() {
             DeploymentStatus::Live
         } else {
             DeploymentStatus::Failed
@@ -751,9 +1243,13 @@ impl AppState {
         if !failed.is_empty() {
             let mut logs = Vec::new();
             for svc in &failed {
+                let held = slot.key.lock().await;
+                let Some(key) = held.as_ref() else {
+                    break;
+                };
                 if let Ok(lines) = self
                     .render
-                    .build_logs(&key, &owner_id, &svc.service_id, BUILD_LOG_LINES)
+                    .build_logs(key, &owner_id, &svc.service_id, BUILD_LOG_LINES)
                     .await
                 {
                     logs.push(ServiceLog {
@@ -764,51 +1260,98 @@ impl AppState {
             }
             self.deployments.keep_logs(record.id, logs);
         }
-        drop(key);
-        if let Err(error) = self.history.set_status(record.id, status).await {
+        drop(slot.key.lock().await.take());
+        let note = create_failure.as_ref().map(|(note, _)| note.as_str());
+        if let Err(error) = self.history.set_outcome(record.id, status, note).await {
             tracing::error!(%error, deployment_id = %record.id, "could not record deployment outcome");
         }
-        let (kind, audit_status, result) = if status == DeploymentStatus::Live {
-            (AuditKind::DeploymentSucceeded, AuditStatus::Success, "live")
+        if status == DeploymentStatus::Live {
+            metrics::counter!(telemetry::DEPLOYMENTS, "result" => "live").increment(1);
+            let mut event = ctx.event(
+                Some(record.user_id),
+                AuditKind::DeploymentSucceeded,
+                AuditStatus::Success,
+            );
+            event.details.repo = Some(record.repo.clone());
+            event.details.deployment_id = Some(record.id);
+            event.details.render_owner_id = Some(owner_id);
+            event.details.service_ids = record
+                .services
+                .iter()
+                .map(|s| s.service_id.clone())
+                .collect();
+            self.audit.record(event);
         } else {
-            (AuditKind::DeploymentFailed, AuditStatus::Failure, "failed")
-        };
-        metrics::counter!(telemetry::DEPLOYMENTS, "result" => result).increment(1);
-        let mut event = ctx.event(Some(record.user_id), kind, audit_status);
-        event.details.repo = Some(record.repo.clone());
-        event.details.deployment_id = Some(record.id);
-        event.details.render_owner_id = Some(owner_id);
-        event.details.service_ids = record
-            .services
-            .iter()
-            .map(|s| s.service_id.clone())
-            .collect();
-        if status == DeploymentStatus::Failed {
-            event.details.reason = Some(if started.elapsed() >= poll.give_up_after {
-                ReasonCode::new("tracking_timed_out")
-            } else {
-                ReasonCode::new("deploy_failed")
-            });
-            if let Some(alert) = self.alerts.deploy_failed(record.user_id, Instant::now()) {
-                self.raise_alert(alert, Some(record.user_id), &ctx);
-            }
+            let reason = match &create_failure {
+                Some((_, reason)) => reason.clone(),
+                None if started.elapsed() >= poll.give_up_after => {
+                    ReasonCode::new("tracking_timed_out")
+                }
+                None => ReasonCode::new("deploy_failed"),
+            };
+            self.deployment_failed(&record, &owner_id, reason, &ctx);
         }
-        self.audit.record(event);
-        if let Some(last) = record.services.last() {
-            self.deployments.publish(DeploymentEvent {
-                deployment_id: record.id,
-                status,
-                service_id: last.service_id.clone(),
-                service_name: last.name.clone(),
-                deploy_status: statuses
-                    .get(&last.service_id)
-                    .map_or("unknown", |s| s.as_str())
-                    .to_owned(),
-                url: last.url.clone(),
-                terminal: true,
-            });
-        }
+        self.deployments.release(record.id);
+        self.publish_final(&record, &statuses, status, note.map(str::to_owned));
         self.deployments.finish(record.id);
+    }
+
+    /// The end of a deployment whose session ended first: the key is gone;
+    /// the services keep their last known status and the note says why.
+    async fn tracking_stopped(
+        &self,
+        record: &DeploymentRecord,
+        statuses: &HashMap<String, DeployStatus>,
+        reason: TrackingStop,
+        create_failure: Option<&(String, ReasonCode)>,
+    ) {
+        let (status, note) = match create_failure {
+            Some((failure, _)) => (
+                DeploymentStatus::Failed,
+                format!("{failure} {}", reason.note()),
+            ),
+            None => (DeploymentStatus::Untracked, reason.note().to_owned()),
+        };
+        if let Err(error) = self
+            .history
+            .set_outcome(record.id, status, Some(&note))
+            .await
+        {
+            tracing::error!(%error, deployment_id = %record.id, "could not record deployment outcome");
+        }
+        metrics::counter!(telemetry::DEPLOYMENTS, "result" => "untracked").increment(1);
+        tracing::info!(
+            deployment_id = %record.id,
+            reason = reason.as_str(),
+            "deployment tracking stopped: the session ended"
+        );
+        self.deployments.release(record.id);
+        self.publish_final(record, statuses, status, Some(note));
+        self.deployments.finish(record.id);
+    }
+
+    /// The last SSE event of a deployment.
+    fn publish_final(
+        &self,
+        record: &DeploymentRecord,
+        statuses: &HashMap<String, DeployStatus>,
+        status: DeploymentStatus,
+        note: Option<String>,
+    ) {
+        let last = record.services.last();
+        self.deployments.publish(DeploymentEvent {
+            deployment_id: record.id,
+            status,
+            service_id: last.map(|s| s.service_id.clone()).unwrap_or_default(),
+            service_name: last.map(|s| s.name.clone()).unwrap_or_default(),
+            deploy_status: last
+                .and_then(|s| statuses.get(&s.service_id))
+                .map_or("unknown", |s| s.as_str())
+                .to_owned(),
+            url: last.and_then(|s| s.url.clone()),
+            terminal: true,
+            note,
+        });
     }
 
     async fn service_changed(
@@ -837,6 +1380,7 @@ impl AppState {
             deploy_status: status.as_str().to_owned(),
             url: svc.url.clone(),
             terminal: false,
+            note: None,
         });
     }
 

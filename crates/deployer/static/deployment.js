@@ -5,7 +5,7 @@
   'use strict';
   var root = document.getElementById('deployment');
   if (!root || !window.EventSource) return;
-  var LABELS = { pending: 'Queued', in_progress: 'Building and deploying', live: 'Live', failed: 'Failed' };
+  var LABELS = { pending: 'Queued', in_progress: 'Building and deploying', live: 'Live', failed: 'Failed', untracked: 'Tracking stopped' };
   var statusEl = document.getElementById('status');
   var tbody = document.getElementById('services');
 
@@ -60,11 +60,11 @@
   // The stream ends at a final status, whether it arrives as a change or is
   // already there in the first snapshot (the deploy finished before the
   // page's stream opened).
-  function finish(status) {
+  function finish(status, why) {
     events.close();
     var note = document.getElementById('refresh-note');
     if (!note) return;
-    note.textContent = status === 'failed' ? 'The deployment failed. ' : 'This deployment has finished. ';
+    note.textContent = why ? why + ' ' : status === 'failed' ? 'The deployment failed. ' : 'This deployment has finished. ';
     var a = document.createElement('a');
     a.href = window.location.pathname;
     a.textContent = status === 'failed' ? 'Reload to see the build log' : 'Reload';
@@ -77,14 +77,15 @@
       setService(s.service_id, s.deploy_status, s.url);
     });
     setStatus(record.status);
-    if (record.status === 'live' || record.status === 'failed') finish(record.status);
+    var terminal = record.status === 'live' || record.status === 'failed' || record.status === 'untracked';
+    if (terminal) finish(record.status, record.note);
   });
 
   function change(e) {
     var event = JSON.parse(e.data);
     setService(event.service_id, event.deploy_status, event.url);
     setStatus(event.status);
-    if (event.terminal) finish(event.status);
+    if (event.terminal) finish(event.status, event.note);
   }
   events.addEventListener('status', change);
   events.addEventListener('done', change);

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::connect_info::Connected;
@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::control::{Fault, FaultKind, LoggedRequest, Upstream};
 use crate::ids::fingerprint;
-use crate::state::AppState;
+use crate::state::{AppState, RateWindow};
 use crate::{github, render};
 
 /// Set by a handler when the credential is not in the `Authorization` header
@@ -166,6 +166,20 @@ fn header_credential(headers: &HeaderMap) -> Option<String> {
     None
 }
 
+/// Seconds left (at least 1) of a rate limit in force for this request, if any.
+fn rate_window(state: &AppState, upstream: Upstream, path: &str) -> Option<u64> {
+    let mut guard = state.lock();
+    let now = Instant::now();
+    guard.rate_windows.retain(|w| w.until > now);
+    guard
+        .rate_windows
+        .iter()
+        .filter(|w| w.upstream == upstream && path.starts_with(&w.path_prefix))
+        .map(|w| (w.until - now).as_secs_f64().ceil() as u64)
+        .max()
+        .map(|s| s.max(1))
+}
+
 fn take_fault(state: &AppState, upstream: Upstream, path: &str) -> Option<Fault> {
     let mut guard = state.lock();
     let index = guard
@@ -192,9 +206,15 @@ pub(crate) async fn upstream_layer(
     let upstream = upstream_of(&path);
     let header_credential = header_credential(request.headers());
 
-    let mut response = match take_fault(&state, upstream, &path) {
-        None => next.run(request).await,
-        Some(fault) => match fault.kind {
+    // A rate limit in force answers before any fault is taken (windows are Render-only).
+    let fault = match rate_window(&state, upstream, &path) {
+        Some(seconds) => Err(render::rate_limited_response(seconds)),
+        None => Ok(take_fault(&state, upstream, &path)),
+    };
+    let mut response = match fault {
+        Err(limited) => limited,
+        Ok(None) => next.run(request).await,
+        Ok(Some(fault)) => match fault.kind {
             FaultKind::Delay => {
                 tokio::time::sleep(Duration::from_millis(fault.delay_ms.unwrap_or(1000))).await;
                 next.run(request).await
@@ -219,9 +239,17 @@ pub(crate) async fn upstream_layer(
                 Body::from("{\"id\": \"srv-trunc"),
             )
                 .into_response(),
-            FaultKind::RateLimit => match upstream {
-                Upstream::Render => render::rate_limited_response(),
-                Upstream::Github => github::rate_limited_response(),
+            FaultKind::RateLimit => match (upstream, fault.retry_after_s) {
+                (Upstream::Render, Some(seconds)) => {
+                    state.lock().rate_windows.push(RateWindow {
+                        upstream,
+                        path_prefix: fault.path_prefix.clone(),
+                        until: Instant::now() + Duration::from_secs(seconds),
+                    });
+                    render::rate_limited_response(seconds)
+                }
+                (Upstream::Render, None) => render::rate_limited_response(30),
+                (Upstream::Github, _) => github::rate_limited_response(),
             },
         },
     };

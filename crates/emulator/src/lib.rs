@@ -116,7 +116,9 @@ fn router(state: AppState) -> Router {
         )
         .route(
             "/services/{id}",
-            get(services::get_service).delete(services::delete_service),
+            get(services::get_service)
+                .patch(services::update_service)
+                .delete(services::delete_service),
         )
         .route("/services/{id}/suspend", post(services::suspend_service))
         .route("/services/{id}/resume", post(services::resume_service))

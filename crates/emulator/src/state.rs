@@ -68,6 +68,8 @@ pub(crate) struct State {
     pub(crate) next_service_seq: u64,
     pub(crate) behavior: Behavior,
     pub(crate) faults: Vec<Fault>,
+    /// Rate limits in force after a `rate_limit` fault with `retry_after_s`.
+    pub(crate) rate_windows: Vec<RateWindow>,
     pub(crate) requests: Vec<LoggedRequest>,
 }
 
@@ -107,6 +109,13 @@ fn repo_full_name(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("http://github.com/"))?;
     let rest = rest.trim_end_matches('/');
     Some(rest.strip_suffix(".git").unwrap_or(rest))
+}
+
+/// Requests to `upstream` under `path_prefix` are refused with 429 until `until`.
+pub(crate) struct RateWindow {
+    pub(crate) upstream: crate::control::Upstream,
+    pub(crate) path_prefix: String,
+    pub(crate) until: std::time::Instant,
 }
 
 pub(crate) struct GithubAccount {

@@ -16,19 +16,27 @@ pub enum DeploymentStatus {
     InProgress,
     Live,
     Failed,
+    /// Tracking stopped before the deploys ended, because the session that held the Render
+    /// key ended (sign-out, key cleared or replaced): the services keep their last known
+    /// status, and the record's note says why.
+    Untracked,
 }
 
 impl DeploymentStatus {
     /// No further change will come.
     pub fn is_terminal(self) -> bool {
-        matches!(self, DeploymentStatus::Live | DeploymentStatus::Failed)
+        matches!(
+            self,
+            DeploymentStatus::Live | DeploymentStatus::Failed | DeploymentStatus::Untracked
+        )
     }
 
-    const ALL: [DeploymentStatus; 4] = [
+    const ALL: [DeploymentStatus; 5] = [
         DeploymentStatus::Pending,
         DeploymentStatus::InProgress,
         DeploymentStatus::Live,
         DeploymentStatus::Failed,
+        DeploymentStatus::Untracked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +45,7 @@ impl DeploymentStatus {
             DeploymentStatus::InProgress => "in_progress",
             DeploymentStatus::Live => "live",
             DeploymentStatus::Failed => "failed",
+            DeploymentStatus::Untracked => "untracked",
         }
     }
 
@@ -59,6 +68,10 @@ pub struct DeploymentRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Why the deployment ended as it did, when the status alone does not say it. Fixed
+    /// wording from this service, never an upstream body or a secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// In plan order.
     pub services: Vec<ServiceRecord>,
 }
@@ -89,6 +102,7 @@ struct JoinedRow {
     status: String,
     created_at_us: i64,
     updated_at_us: i64,
+    note: Option<String>,
     s_name: Option<String>,
     s_service_id: Option<String>,
     s_service_type: Option<String>,
@@ -104,7 +118,7 @@ macro_rules! select_joined {
     ($rest:literal) => {
         concat!(
             "SELECT d.id, d.user_id, d.repo, d.branch, d.project_name, d.status, ",
-            "d.created_at_us, d.updated_at_us, s.name AS s_name, s.service_id AS s_service_id, ",
+            "d.created_at_us, d.updated_at_us, d.note, s.name AS s_name, s.service_id AS s_service_id, ",
             "s.service_type AS s_service_type, s.url AS s_url, ",
             "s.dashboard_url AS s_dashboard_url, s.deploy_id AS s_deploy_id, ",
             "s.deploy_status AS s_deploy_status, s.created AS s_created ",
@@ -143,6 +157,7 @@ impl JoinedRow {
                 .ok_or(DbError::Corrupt("deployment status"))?,
             created_at: from_micros(self.created_at_us)?,
             updated_at: from_micros(self.updated_at_us)?,
+            note: self.note,
             services: Vec::new(),
         })
     }
@@ -189,8 +204,8 @@ impl History {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO deployments \
-                 (id, user_id, repo, branch, project_name, status, created_at_us, updated_at_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 (id, user_id, repo, branch, project_name, status, created_at_us, updated_at_us, \
+                 note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&id)
             .bind(user_id)
@@ -200,6 +215,7 @@ impl History {
             .bind(rec.status.as_str())
             .bind(created)
             .bind(updated)
+            .bind(&rec.note)
             .execute(&mut *tx)
             .await?;
             for (ordinal, s) in (0_i32..).zip(&rec.services) {
@@ -221,6 +237,52 @@ impl History {
                 .execute(&mut *tx)
                 .await?;
             }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Attaches one more service to a recorded deployment, after those it already has (a
+    /// deployment is recorded before its first service is created, and each is attached as
+    /// soon as Render has it). [`DbError::NotFound`] if there is no such deployment.
+    pub async fn add_service(&self, id: Uuid, s: &ServiceRecord) -> Result<(), DbError> {
+        let id = id.to_string();
+        let now = to_micros(OffsetDateTime::now_utc())?;
+        on_pool!(self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let touched = sqlx::query("UPDATE deployments SET updated_at_us = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if touched == 0 {
+                return Err(DbError::NotFound);
+            }
+            let next: (i64,) = sqlx::query_as(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM deployment_services WHERE deployment_id = $1",
+            )
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let ordinal = i32::try_from(next.0).map_err(|_| DbError::OutOfRange("service ordinal"))?;
+            sqlx::query(
+                "INSERT INTO deployment_services (deployment_id, ordinal, name, service_id, \
+                 service_type, url, dashboard_url, deploy_id, deploy_status, created) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&id)
+            .bind(ordinal)
+            .bind(&s.name)
+            .bind(&s.service_id)
+            .bind(&s.service_type)
+            .bind(&s.url)
+            .bind(&s.dashboard_url)
+            .bind(&s.deploy_id)
+            .bind(&s.deploy_status)
+            .bind(s.created)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
         });
         Ok(())
@@ -265,12 +327,27 @@ impl History {
 
     /// Sets the overall status. [`DbError::NotFound`] if there is no such deployment.
     pub async fn set_status(&self, id: Uuid, status: DeploymentStatus) -> Result<(), DbError> {
+        self.set_outcome(id, status, None).await
+    }
+
+    /// Sets the overall status and, when `note` is given, the note (a note already there is
+    /// kept otherwise). [`DbError::NotFound`] if there is no such deployment.
+    pub async fn set_outcome(
+        &self,
+        id: Uuid,
+        status: DeploymentStatus,
+        note: Option<&str>,
+    ) -> Result<(), DbError> {
         let id = id.to_string();
         let now = to_micros(OffsetDateTime::now_utc())?;
         let updated = on_pool!(self.db, pool => {
-            sqlx::query("UPDATE deployments SET status = $1, updated_at_us = $2 WHERE id = $3")
+            sqlx::query(
+                "UPDATE deployments SET status = $1, updated_at_us = $2, note = COALESCE($3, note) \
+                 WHERE id = $4",
+            )
                 .bind(status.as_str())
                 .bind(now)
+                .bind(note)
                 .bind(&id)
                 .execute(pool)
                 .await?

@@ -100,6 +100,11 @@ impl ActiveSession {
         &self.record
     }
 
+    /// The record's id in the store (an HMAC of the token, never the token).
+    pub fn store_key(&self) -> &StoreKey {
+        &self.key
+    }
+
     pub fn render(&self) -> Option<&StoredRender> {
         self.record.render.as_ref()
     }
@@ -458,6 +463,25 @@ impl SessionManager {
 
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// Does the session `key` still exist, unexpired, holding the Render key sealed as
+    /// `sealed`? False once it was logged out, expired, swept, or its key cleared or
+    /// replaced, on this instance or another one sharing the store. Read-only: the session's
+    /// idle timer is not touched.
+    pub async fn holds_render_key(
+        &self,
+        key: &StoreKey,
+        sealed: &vault::Sealed,
+    ) -> Result<bool, SessionError> {
+        let Some(record) = self.store.load(key).await? else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        let live = record.v == RECORD_VERSION
+            && now < record.absolute_expires_at
+            && now - record.last_seen_at < self.idle;
+        Ok(live && record.render.is_some_and(|r| &r.sealed_key == sealed))
     }
 }
 

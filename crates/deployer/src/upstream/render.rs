@@ -78,6 +78,19 @@ pub struct Service {
     pub dashboard_url: String,
     pub suspended: bool,
     pub created_at: String,
+    /// Render's host name for the service inside the workspace (`<slug>:10000` for private
+    /// services, `https://<slug>.onrender.com` for web services): usually the name, with a
+    /// suffix when the name is taken elsewhere.
+    pub slug: Option<String>,
+    /// `serviceDetails.region`; static sites have none.
+    pub region: Option<Region>,
+}
+
+impl Service {
+    /// The host other services reach this one at (`fromService … property: host`).
+    pub fn host(&self) -> &str {
+        self.slug.as_deref().unwrap_or(&self.name)
+    }
 }
 
 #[derive(Deserialize)]
@@ -97,12 +110,16 @@ struct ServiceWire {
     dashboard_url: String,
     suspended: Suspended,
     created_at: String,
+    #[serde(default)]
+    slug: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct ServiceDetailsWire {
     #[serde(default)]
     url: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
 }
 
 /// Render sends `suspended` as a string enum, not a boolean.
@@ -115,7 +132,14 @@ enum Suspended {
 
 impl From<ServiceWire> for Service {
     fn from(wire: ServiceWire) -> Self {
+        let region = wire
+            .service_details
+            .as_ref()
+            .and_then(|details| details.region.as_deref())
+            .and_then(|region| region.parse().ok());
         Service {
+            slug: wire.slug.filter(|slug| !slug.is_empty()),
+            region,
             id: wire.id,
             name: wire.name,
             owner_id: wire.owner_id,
@@ -510,8 +534,11 @@ enum RuntimeWire {
 #[serde(rename_all = "camelCase")]
 struct ServerDetailsWire<'a, P> {
     runtime: RuntimeWire,
-    plan: P,
-    region: Region,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plan: Option<P>,
+    /// Never in an update: Render cannot move a service to another region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    region: Option<Region>,
     env_specific_details: EnvSpecificWire<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     health_check_path: Option<&'a str>,
@@ -550,8 +577,8 @@ impl<P: Copy> ServerDetails<P> {
         };
         ServerDetailsWire {
             runtime,
-            plan: self.plan,
-            region: self.region,
+            plan: Some(self.plan),
+            region: Some(self.region),
             env_specific_details,
             health_check_path,
             schedule,
@@ -633,6 +660,81 @@ impl Serialize for NewService {
     }
 }
 
+/// The body of `PATCH /v1/services/{id}` (Render's `servicePATCH`): brings an existing
+/// service's settings in line with a plan before a redeploy. The region is never sent (Render
+/// cannot change it), nor are a static site's routes (not part of `servicePATCH`).
+#[derive(Debug, Clone)]
+pub struct ServiceUpdate {
+    /// `None`: the branch is left as it is.
+    pub branch: Option<String>,
+    /// Empty: the repository root.
+    pub root_dir: String,
+    pub details: NewServiceDetails,
+    /// Send the details' plan (only when one was chosen: otherwise a plan picked in Render's
+    /// dashboard is kept).
+    pub set_plan: bool,
+}
+
+impl Serialize for ServiceUpdate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct StaticPatch<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            build_command: Option<&'a str>,
+            publish_path: &'a str,
+        }
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum DetailsPatch<'a> {
+            Static(StaticPatch<'a>),
+            Web(ServerDetailsWire<'a, Plan>),
+            Paid(ServerDetailsWire<'a, PaidPlan>),
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            branch: Option<&'a str>,
+            root_dir: &'a str,
+            service_details: DetailsPatch<'a>,
+        }
+        fn strip<P>(
+            mut wire: ServerDetailsWire<'_, P>,
+            set_plan: bool,
+        ) -> ServerDetailsWire<'_, P> {
+            wire.region = None;
+            if !set_plan {
+                wire.plan = None;
+            }
+            wire
+        }
+        let details = match &self.details {
+            NewServiceDetails::Static(site) => DetailsPatch::Static(StaticPatch {
+                build_command: site.build_command.as_deref(),
+                publish_path: &site.publish_path,
+            }),
+            NewServiceDetails::Web(web) => DetailsPatch::Web(strip(
+                web.server.wire(web.health_check_path.as_deref(), None),
+                self.set_plan,
+            )),
+            NewServiceDetails::PrivateService(server) | NewServiceDetails::Worker(server) => {
+                DetailsPatch::Paid(strip(server.wire(None, None), self.set_plan))
+            }
+            NewServiceDetails::Cron(cron) => DetailsPatch::Paid(strip(
+                cron.server.wire(None, Some(&cron.schedule)),
+                self.set_plan,
+            )),
+        };
+        Wire {
+            branch: self.branch.as_deref(),
+            root_dir: &self.root_dir,
+            service_details: details,
+        }
+        .serialize(serializer)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The trait and its HTTP implementation
 
@@ -648,6 +750,13 @@ pub trait RenderApi: Send + Sync {
         max: usize,
     ) -> Result<Vec<Service>, UpstreamError>;
     async fn service(&self, key: &SecretString, id: &str) -> Result<Service, UpstreamError>;
+    /// Changes an existing service's settings (`PATCH`); the next deploy uses them.
+    async fn update_service(
+        &self,
+        key: &SecretString,
+        id: &str,
+        update: &ServiceUpdate,
+    ) -> Result<Service, UpstreamError>;
     /// Creates the service; Render starts its first deploy at once.
     async fn create_service(
         &self,
@@ -851,6 +960,21 @@ impl RenderApi for RenderClient {
     #[tracing::instrument(skip_all, fields(upstream = "render", op = "service", service.id = %id))]
     async fn service(&self, key: &SecretString, id: &str) -> Result<Service, UpstreamError> {
         let wire: ServiceWire = self.get_json(key, ["services", id], &[]).await?;
+        Ok(wire.into())
+    }
+
+    #[tracing::instrument(skip_all, fields(upstream = "render", op = "update_service", service.id = %id))]
+    async fn update_service(
+        &self,
+        key: &SecretString,
+        id: &str,
+        update: &ServiceUpdate,
+    ) -> Result<Service, UpstreamError> {
+        let request = self
+            .request(Method::PATCH, key, ["services", id])?
+            .json(update);
+        let response = self.transport.send(request).await?;
+        let wire: ServiceWire = self.transport.json(response).await?;
         Ok(wire.into())
     }
 
@@ -1215,6 +1339,57 @@ mod tests {
     }
 
     #[test]
+    fn update_body_never_carries_the_region_and_the_plan_only_when_chosen() {
+        let web = NewServiceDetails::Web(WebDetails {
+            server: ServerDetails {
+                build: node_build(),
+                plan: Plan::Standard,
+                region: Region::Frankfurt,
+            },
+            health_check_path: None,
+        });
+        let update = ServiceUpdate {
+            branch: Some("release".into()),
+            root_dir: String::new(),
+            details: web.clone(),
+            set_plan: true,
+        };
+        let value = serde_json::to_value(&update).expect("serializes");
+        assert_eq!(value["branch"], "release");
+        assert_eq!(value["rootDir"], "");
+        assert_eq!(value["serviceDetails"]["plan"], "standard");
+        assert!(value["serviceDetails"].get("region").is_none(), "{value}");
+        assert_eq!(value["serviceDetails"]["runtime"], "node");
+        let kept_plan = ServiceUpdate {
+            branch: None,
+            set_plan: false,
+            ..update
+        };
+        let value = serde_json::to_value(&kept_plan).expect("serializes");
+        assert!(value.get("branch").is_none(), "{value}");
+        assert!(value["serviceDetails"].get("plan").is_none(), "{value}");
+
+        let site = ServiceUpdate {
+            branch: None,
+            root_dir: "web".into(),
+            details: NewServiceDetails::Static(StaticDetails {
+                build_command: Some("npm run build".into()),
+                publish_path: "dist".into(),
+                routes: vec![Route {
+                    kind: RouteKind::Rewrite,
+                    source: "/*".into(),
+                    destination: "/index.html".into(),
+                }],
+            }),
+            set_plan: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&site).expect("serializes"),
+            json!({"rootDir":"web","serviceDetails":{"buildCommand":"npm run build","publishPath":"dist"}})
+        );
+    }
+
+    #[test]
     fn debug_never_prints_env_values() {
         let body = base(
             NewServiceDetails::Static(StaticDetails {
@@ -1267,6 +1442,8 @@ mod tests {
         assert!(service.suspended);
         assert_eq!(service.service_type, ServiceType::WebService);
         assert_eq!(service.url.as_deref(), Some("https://app.onrender.com"));
+        assert_eq!(service.host(), "app");
+        assert_eq!(service.region, None, "no region in this shape");
 
         let worker: Service = serde_json::from_value::<ServiceWire>(json!({
             "id":"srv-2","name":"w","ownerId":"tea-1","type":"background_worker","suspended":"not_suspended",

@@ -40,6 +40,7 @@ pub fn status_label(status: DeploymentStatus) -> &'static str {
         DeploymentStatus::InProgress => "Building and deploying",
         DeploymentStatus::Live => "Live",
         DeploymentStatus::Failed => "Failed",
+        DeploymentStatus::Untracked => "Tracking stopped",
     }
 }
 
@@ -321,6 +322,7 @@ pub struct DeploymentPage {
     pub live: bool,
     pub terminal: bool,
     pub when: String,
+    pub note: Option<String>,
     pub services: Vec<DeployedService>,
     pub logs: Vec<LogView>,
 }
@@ -351,6 +353,7 @@ impl DeploymentPage {
             live: record.status == DeploymentStatus::Live,
             terminal: record.status.is_terminal(),
             when: when(record.created_at),
+            note: record.note.clone(),
             services: record.services.iter().map(DeployedService::from).collect(),
             logs,
             repo: record.repo,
@@ -402,6 +405,7 @@ mod tests {
             status,
             created_at: datetime!(2025-01-02 03:04 UTC),
             updated_at: datetime!(2025-01-02 03:04 UTC),
+            note: None,
             services: vec![ServiceRecord {
                 name: format!("web{SCRIPT}"),
                 service_id: format!("srv-{BREAKOUT}"),
@@ -507,6 +511,8 @@ mod tests {
                 dashboard_url: "https://dashboard.render.com/web/srv-1".into(),
                 suspended: false,
                 created_at: String::new(),
+                slug: None,
+                region: None,
             })]),
             services_note: "",
             history: vec![HistoryRow::from(record(DeploymentStatus::Failed))],

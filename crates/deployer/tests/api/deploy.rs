@@ -489,6 +489,7 @@ async fn another_users_private_repo_looks_missing() {
             default_branch: "main".into(),
             files: [("index.html".to_owned(), "<h1>hi</h1>".to_owned())].into(),
             collaborators: Vec::new(),
+            other_branches: Vec::new(),
         })
         .await
         .unwrap();
@@ -638,4 +639,465 @@ async fn a_hundred_users_deploy_at_once_each_with_their_own_key() {
             "one create per user"
         );
     }
+}
+
+/// A deploy of `alice/node-hello` that is still building (slow emulator
+/// phases) and already polled by its tracker.
+async fn deploy_still_building(app: &TestApp, user: &TestUser) -> (String, String) {
+    let started = user
+        .deploy(json!({ "github_repo": format!("{}/node-hello", user.github.login) }))
+        .await;
+    let id = started["id"].as_str().unwrap().to_owned();
+    let service_id = services(&started)[0]["service_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.wait_for_poll(&user.render.api_key, &service_id).await;
+    (id, service_id)
+}
+
+fn assert_untracked(view: &Value, says: &str) {
+    assert_eq!(view["status"], "untracked", "{view}");
+    let note = view["note"].as_str().unwrap_or_default();
+    assert!(note.contains(says), "note {note:?} should say {says:?}");
+    for service in services(view) {
+        assert_ne!(service["deploy_status"], "live", "{view}");
+    }
+}
+
+#[tokio::test]
+async fn signing_out_stops_tracking_and_no_later_render_call_carries_the_key() {
+    let app = spawn_app().await;
+    // Each deploy phase takes 5 s: the deploy is still building at sign-out.
+    app.control.set_behavior(5_000, &[]).await.unwrap();
+    let alice = ready_user(&app, "alice").await;
+    app.seed_demo_repos("alice").await;
+    // The same person in another browser: a session of its own, which
+    // watches the deployment and reads its outcome.
+    let watcher = alice.another_browser().await;
+    let (id, _) = deploy_still_building(&app, &alice).await;
+    let stream = watcher
+        .get(&format!("/api/render/deployments/{id}/events"))
+        .await;
+
+    let response = alice.post("/api/auth/logout", json!({})).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let after_logout = app.control.requests().await.unwrap().len();
+
+    // SSE listeners get a final event saying why.
+    let (body, events) = read_events(stream).await;
+    let (name, done) = events.last().expect("events");
+    assert_eq!(name, "done", "{body}");
+    assert_eq!(done["status"], "untracked", "{body}");
+    assert_eq!(done["terminal"], true);
+    assert!(
+        done["note"].as_str().unwrap().contains("you signed out"),
+        "{body}"
+    );
+    let view = watcher.wait_terminal(&id).await;
+    assert_untracked(&view, "you signed out");
+    let history: Value = watcher
+        .get("/api/render/my-deployments")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["deployments"][0]["status"], "untracked");
+
+    // The tracker is gone, and with it the key: no Render call carried it
+    // after the logout answered.
+    assert_eq!(app.state.deployments.tracking(), 0);
+    let later = app
+        .render_calls_with_key_after(&alice.render.api_key, after_logout)
+        .await;
+    assert!(
+        later.is_empty(),
+        "calls with the key after logout: {later:?}"
+    );
+}
+
+#[tokio::test]
+async fn clearing_the_key_a_new_key_or_signing_out_everywhere_stop_tracking_too() {
+    let app = spawn_app().await;
+    app.control.set_behavior(5_000, &[]).await.unwrap();
+
+    // Clear credentials: the session lives on, the key does not.
+    let alice = ready_user(&app, "alice").await;
+    app.seed_demo_repos("alice").await;
+    let (id, _) = deploy_still_building(&app, &alice).await;
+    let response = alice.post("/api/render/clear-credentials", json!({})).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let cut = app.control.requests().await.unwrap().len();
+    assert_untracked(
+        &alice.wait_terminal(&id).await,
+        "you removed your Render key",
+    );
+    assert!(
+        app.render_calls_with_key_after(&alice.render.api_key, cut)
+            .await
+            .is_empty()
+    );
+
+    // Setting up a key again rotates the session: the old one is gone.
+    let mut bob = ready_user(&app, "bob").await;
+    app.seed_demo_repos("bob").await;
+    let (id, _) = deploy_still_building(&app, &bob).await;
+    bob.setup_own_key().await;
+    let cut = app.control.requests().await.unwrap().len();
+    assert_untracked(
+        &bob.wait_terminal(&id).await,
+        "you set up a Render key again",
+    );
+    // Render calls after the setup: only the new session's own (none here).
+    assert!(
+        app.render_calls_with_key_after(&bob.render.api_key, cut)
+            .await
+            .is_empty()
+    );
+
+    // Signing out everywhere stops every tracker of the user.
+    let mut carol = ready_user(&app, "carol").await;
+    app.seed_demo_repos("carol").await;
+    let (first, _) = deploy_still_building(&app, &carol).await;
+    let other = carol.another_browser().await;
+    let mut other = other;
+    other.setup_own_key().await;
+    app.push_repo("carol", "site", &[("index.html", "<h1>hi</h1>\n")])
+        .await;
+    let second = other.deploy(json!({ "github_repo": "carol/site" })).await;
+    let response = carol.post("/api/auth/logout-everywhere", json!({})).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let cut = app.control.requests().await.unwrap().len();
+    carol.oauth_login(None).await;
+    assert_untracked(&carol.wait_terminal(&first).await, "signed out everywhere");
+    assert_untracked(
+        &carol.wait_terminal(second["id"].as_str().unwrap()).await,
+        "signed out everywhere",
+    );
+    assert!(
+        app.render_calls_with_key_after(&carol.render.api_key, cut)
+            .await
+            .is_empty()
+    );
+    assert_eq!(app.state.deployments.tracking(), 0);
+}
+
+/// A service as Render holds it, read with the owner's key.
+async fn render_service(app: &TestApp, user: &TestUser, service_id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/v1/services/{service_id}",
+            app.emulator.base_url()
+        ))
+        .bearer_auth(&user.render.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_redeploy_applies_the_edited_plan_and_branch_to_the_existing_service() {
+    let app = spawn_app().await;
+    let alice = ready_user(&app, "alice").await;
+    app.control
+        .create_repo(&emulator::control::RepoSpec {
+            owner: "alice".into(),
+            name: "api".into(),
+            private: false,
+            default_branch: "main".into(),
+            files: [
+                (
+                    "package.json".to_owned(),
+                    r#"{"name":"api","main":"server.js","scripts":{"start":"node server.js"}}"#
+                        .to_owned(),
+                ),
+                ("package-lock.json".to_owned(), "{}".to_owned()),
+                (
+                    "server.js".to_owned(),
+                    "require('http').createServer((_, r) => r.end('ok')).listen(process.env.PORT);\n"
+                        .to_owned(),
+                ),
+            ]
+            .into(),
+            collaborators: Vec::new(),
+            other_branches: vec!["release".into()],
+        })
+        .await
+        .unwrap();
+    let first = alice.deploy(json!({ "github_repo": "alice/api" })).await;
+    let view = alice.wait_terminal(first["id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "live", "{view}");
+    let service_id = services(&view)[0]["service_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = render_service(&app, &alice, &service_id).await;
+    assert_eq!(before["branch"], "main");
+    assert_eq!(before["serviceDetails"]["plan"], "starter");
+
+    let again = alice
+        .deploy(json!({
+            "github_repo": "alice/api",
+            "branch": "release",
+            "plan": "standard",
+            "overrides": [{
+                "service": "api",
+                "build_command": "npm ci --omit=dev",
+                "start_command": "node --enable-source-maps server.js",
+            }],
+        }))
+        .await;
+    assert_eq!(services(&again)[0]["service_id"], service_id.as_str());
+    let view = alice.wait_terminal(again["id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "live", "{view}");
+    let after = render_service(&app, &alice, &service_id).await;
+    assert_eq!(after["branch"], "release", "{after}");
+    assert_eq!(
+        after["serviceDetails"]["envSpecificDetails"]["startCommand"],
+        "node --enable-source-maps server.js",
+        "{after}"
+    );
+    assert_eq!(
+        after["serviceDetails"]["envSpecificDetails"]["buildCommand"],
+        "npm ci --omit=dev"
+    );
+    assert_eq!(after["serviceDetails"]["plan"], "standard");
+    assert_eq!(app.render_count(&alice.render).await, 1);
+
+    // Render cannot move a service to another region: refused, nothing changed.
+    let patches = |log: &[emulator::control::LoggedRequest]| {
+        log.iter().filter(|r| r.method == "PATCH").count()
+    };
+    let before_patches = patches(&app.control.requests().await.unwrap());
+    let response = alice
+        .post(
+            "/api/render/deploy",
+            json!({ "github_repo": "alice/api", "region": "frankfurt" }),
+        )
+        .await;
+    let status = response.status();
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::CONFLICT, "{error}");
+    assert_eq!(error["error"]["code"], "conflict");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("oregon") && message.contains("frankfurt"),
+        "{message}"
+    );
+    assert_eq!(
+        patches(&app.control.requests().await.unwrap()),
+        before_patches
+    );
+    assert_eq!(
+        render_service(&app, &alice, &service_id).await["serviceDetails"]["region"],
+        "oregon"
+    );
+}
+
+#[tokio::test]
+async fn from_service_host_is_the_services_slug() {
+    let app = spawn_app().await;
+    // Bob's shop-api takes the slug `shop-api`: Alice's gets a suffix.
+    let bob = ready_user(&app, "bob").await;
+    app.seed_demo_repos("bob").await;
+    let bobs = bob
+        .deploy(json!({ "github_repo": "bob/shop-monorepo" }))
+        .await;
+    bob.wait_terminal(bobs["id"].as_str().unwrap()).await;
+    let alice = ready_user(&app, "alice").await;
+    app.seed_demo_repos("alice").await;
+
+    let started = alice
+        .deploy(json!({ "github_repo": "alice/shop-monorepo" }))
+        .await;
+    let view = alice.wait_terminal(started["id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "live", "{view}");
+    let api_id = services(&view)[0]["service_id"].as_str().unwrap();
+    let web_id = services(&view)[1]["service_id"].as_str().unwrap();
+    let slug = render_service(&app, &alice, api_id).await["slug"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(slug, "shop-api", "the emulator gives a taken slug a suffix");
+    let vars = render_env_vars(&app, &alice, web_id).await;
+    assert!(
+        vars.contains(&("API_HOST".to_owned(), slug.clone())),
+        "API_HOST should be {slug}: {vars:?}"
+    );
+}
+
+const SYNC_FALSE_YAML: &str = "services:
+  - type: web
+    name: billing
+    runtime: node
+    buildCommand: npm ci
+    startCommand: node server.js
+    envVars:
+      - key: STRIPE_SECRET
+        sync: false
+";
+
+#[tokio::test]
+async fn a_missing_sync_false_value_is_refused_naming_it_and_nothing_is_created() {
+    let app = spawn_app().await;
+    let alice = ready_user(&app, "alice").await;
+    app.push_repo(
+        "alice",
+        "billing",
+        &[
+            ("render.yaml", SYNC_FALSE_YAML),
+            ("package.json", r#"{"name":"billing"}"#),
+            (
+                "server.js",
+                "require('http').createServer().listen(process.env.PORT);\n",
+            ),
+        ],
+    )
+    .await;
+    let response = alice
+        .post(
+            "/api/render/deploy",
+            json!({ "github_repo": "alice/billing" }),
+        )
+        .await;
+    let status = response.status();
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["code"], "invalid_request");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("env_vars:") && message.contains("STRIPE_SECRET"),
+        "{message}"
+    );
+    assert_eq!(app.render_count(&alice.render).await, 0);
+
+    // With the value, it deploys.
+    let started = alice
+        .deploy(json!({
+            "github_repo": "alice/billing",
+            "env_vars": [{ "key": "STRIPE_SECRET", "value": "sk_test_123" }],
+        }))
+        .await;
+    let view = alice.wait_terminal(started["id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "live", "{view}");
+}
+
+#[tokio::test]
+async fn deploy_reverifies_the_key_and_creates_nothing_once_render_revoked_it() {
+    let app = spawn_app().await;
+    let alice = ready_user(&app, "alice").await;
+    app.seed_demo_repos("alice").await;
+    app.control
+        .revoke_render_key(&alice.render.api_key)
+        .await
+        .unwrap();
+
+    let response = alice
+        .post(
+            "/api/render/deploy",
+            json!({ "github_repo": "alice/node-hello" }),
+        )
+        .await;
+    let (status, code) = error_code(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "render_key_invalid")
+    );
+    // The session now knows the key is not verified.
+    let response = alice
+        .post(
+            "/api/render/deploy",
+            json!({ "github_repo": "alice/node-hello" }),
+        )
+        .await;
+    let (status, code) = error_code(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "render_key_unverified")
+    );
+    let render = app.upstream_requests(Upstream::Render).await;
+    assert!(
+        render
+            .iter()
+            .all(|r| !(r.method == "POST" && r.path.starts_with("/v1/services"))),
+        "nothing is created or triggered: {render:?}"
+    );
+    let history: Value = alice
+        .get("/api/render/my-deployments")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(history["deployments"], json!([]));
+}
+
+/// Not in `plan::fixtures` (a table of detected stacks): a render.yaml is
+/// planned as written.
+const WORKER_CRON_YAML: &str = r#"services:
+  - type: worker
+    name: queue-worker
+    runtime: python
+    buildCommand: pip install -r requirements.txt
+    startCommand: celery -A tasks worker
+  - type: cron
+    name: nightly-report
+    runtime: python
+    schedule: "0 3 * * *"
+    buildCommand: pip install -r requirements.txt
+    startCommand: python report.py
+"#;
+
+#[tokio::test]
+async fn a_blueprint_with_a_worker_and_a_cron_job_deploys_both() {
+    let app = spawn_app().await;
+    let alice = ready_user(&app, "alice").await;
+    app.push_repo(
+        "alice",
+        "jobs",
+        &[
+            ("render.yaml", WORKER_CRON_YAML),
+            ("requirements.txt", "celery\n"),
+            (
+                "tasks.py",
+                "from celery import Celery\napp = Celery('tasks')\n",
+            ),
+            ("report.py", "print('report')\n"),
+        ],
+    )
+    .await;
+    let started = alice.deploy(json!({ "github_repo": "alice/jobs" })).await;
+    let view = alice.wait_terminal(started["id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "live", "{view}");
+    let kinds: Vec<(&str, &str)> = services(&view)
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["service_type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("queue-worker", "background_worker"),
+            ("nightly-report", "cron_job")
+        ]
+    );
+    for service in services(&view) {
+        assert_eq!(service["deploy_status"], "live", "{view}");
+        let on_render = render_service(&app, &alice, service["service_id"].as_str().unwrap()).await;
+        assert_eq!(on_render["type"], service["service_type"]);
+    }
+    let cron = render_service(
+        &app,
+        &alice,
+        services(&view)[1]["service_id"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(cron["serviceDetails"]["schedule"], "0 3 * * *");
+    assert_eq!(app.render_count(&alice.render).await, 2);
 }

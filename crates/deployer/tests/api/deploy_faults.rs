@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, error_code, spawn_app};
+use crate::sessions::events_named;
 
 async fn ready(app: &TestApp) -> TestUser {
     let mut alice = app.login("alice").await;
@@ -22,6 +23,7 @@ fn render_fault(path_prefix: &str, kind: FaultKind, delay_ms: Option<u64>, count
         status: (kind == FaultKind::Status).then_some(503),
         delay_ms,
         count,
+        retry_after_s: None,
     }
 }
 
@@ -101,13 +103,24 @@ async fn a_rate_limited_create_is_reported_with_retry_after_and_creates_nothing(
     let seconds: u64 = retry_after.unwrap().to_str().unwrap().parse().unwrap();
     assert!(seconds >= 1);
     assert_eq!(app.render_count(&alice.render).await, 0);
+    // The refused deployment is in the history, failed, with nothing in it.
     let history: Value = alice
         .get("/api/render/my-deployments")
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(history["deployments"], json!([]));
+    let deployments = history["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 1, "{history}");
+    assert_eq!(deployments[0]["status"], "failed");
+    assert_eq!(deployments[0]["services"], json!([]));
+    assert!(
+        deployments[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("rate limit"),
+        "{history}"
+    );
 
     // Once the limit has passed, the same request goes through.
     deploy_node_to_the_end(&app, &alice).await;
@@ -140,4 +153,105 @@ async fn a_create_answered_after_the_timeout_is_not_repeated() {
     // the answer never reaches the deployer.
     fault_on_create(&app, FaultKind::Delay, Some(2_500)).await;
     deploy_node_to_the_end(&app, &alice).await;
+}
+
+#[tokio::test]
+async fn a_refused_second_create_keeps_the_first_service_tracked_and_records_the_failure() {
+    let app = spawn_app().await;
+    let alice = ready(&app).await;
+    // shop-monorepo plans shop-api then shop-web. `/v1/services` serves the
+    // two name lookups, then the two creates: the fourth request, the
+    // create of shop-web, is refused with a Retry-After longer than the
+    // deployer waits inside a request.
+    app.control
+        .add_fault(&render_fault("/v1/services", FaultKind::Delay, Some(0), 3))
+        .await
+        .unwrap();
+    app.control
+        .add_fault(&render_fault("/v1/services", FaultKind::RateLimit, None, 1))
+        .await
+        .unwrap();
+    let response = alice
+        .post(
+            "/api/render/deploy",
+            json!({ "github_repo": "alice/shop-monorepo" }),
+        )
+        .await;
+    let (status, code) = error_code(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert_eq!(creates(&app).await, [201, 429]);
+    assert_eq!(app.render_count(&alice.render).await, 1);
+
+    // The deployment was recorded with the service that was created, which
+    // is tracked to the end; the deployment then ends failed, saying which
+    // service is missing.
+    let history: Value = alice
+        .get("/api/render/my-deployments")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let deployments = history["deployments"].as_array().unwrap();
+    assert_eq!(deployments.len(), 1, "{history}");
+    let id = deployments[0]["id"].as_str().unwrap().to_owned();
+    let view = alice.wait_terminal(&id).await;
+    assert_eq!(view["status"], "failed", "{view}");
+    let tracked = view["services"].as_array().unwrap();
+    assert_eq!(tracked.len(), 1, "{view}");
+    assert_eq!(tracked[0]["name"], "shop-api");
+    assert_eq!(tracked[0]["deploy_status"], "live", "{view}");
+    let note = view["note"].as_str().unwrap();
+    assert!(
+        note.contains("shop-web") && note.contains("rate limit"),
+        "{note}"
+    );
+
+    app.state.audit.flush().await;
+    let audit: Value = alice.get("/api/audit/me").await.json().await.unwrap();
+    let events = audit["events"].as_array().unwrap();
+    let requested = events_named(events, "deployment_requested");
+    assert_eq!(requested.len(), 1, "{events:#?}");
+    assert_eq!(requested[0]["deployment_id"], id.as_str());
+    let failed = events_named(events, "deployment_failed");
+    assert_eq!(failed.len(), 1, "{events:#?}");
+    assert_eq!(failed[0]["deployment_id"], id.as_str());
+    assert_eq!(failed[0]["reason"], "render_rate_limited");
+    assert_eq!(failed[0]["service_ids"], json!([tracked[0]["service_id"]]));
+
+    // Deploying again finishes the job without a second shop-api.
+    let again = alice
+        .deploy(json!({ "github_repo": "alice/shop-monorepo" }))
+        .await;
+    let view = alice.wait_terminal(again["id"].as_str().unwrap()).await;
+    assert_eq!(view["status"], "live", "{view}");
+    assert_eq!(app.render_count(&alice.render).await, 2);
+}
+
+#[tokio::test]
+async fn a_429_while_polling_is_waited_out_as_retry_after_says() {
+    let app = spawn_app().await;
+    let alice = ready(&app).await;
+    // The first per-service request is the first status poll of the new
+    // service. Render answers 429 with Retry-After: 1 and, like a real
+    // limiter, refuses again anything asked before that second has passed.
+    let mut limited = render_fault("/v1/services/", FaultKind::RateLimit, None, 1);
+    limited.retry_after_s = Some(1);
+    app.control.add_fault(&limited).await.unwrap();
+    let view = deploy_node_to_the_end(&app, &alice).await;
+    let service_id = view["services"][0]["service_id"].as_str().unwrap();
+    let limited: Vec<String> = app
+        .upstream_requests(Upstream::Render)
+        .await
+        .into_iter()
+        .filter(|r| r.status == 429 && r.path.starts_with(&format!("/v1/services/{service_id}/")))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        limited.len(),
+        1,
+        "the tracker asked again before Retry-After: {limited:?}"
+    );
 }

@@ -387,6 +387,7 @@ impl TestApp {
                     .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
                     .collect(),
                 collaborators: Vec::new(),
+                other_branches: Vec::new(),
             })
             .await
             .expect("repo");
@@ -410,6 +411,48 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Waits until the emulator has served a deploy-status poll of `service_id`
+    /// made with `api_key`: tracking is under way.
+    pub async fn wait_for_poll(&self, api_key: &str, service_id: &str) {
+        let fingerprint = emulator::fingerprint(api_key);
+        let prefix = format!("/v1/services/{service_id}/deploys");
+        for _ in 0..MAX_POLLS {
+            let seen = self
+                .upstream_requests(emulator::control::Upstream::Render)
+                .await
+                .iter()
+                .any(|r| {
+                    r.method == "GET"
+                        && r.path.starts_with(&prefix)
+                        && r.credential_fingerprint.as_deref() == Some(fingerprint.as_str())
+                });
+            if seen {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("no deploy status poll of {service_id}");
+    }
+
+    /// Render calls made with `api_key` after the first `after` logged requests.
+    pub async fn render_calls_with_key_after(
+        &self,
+        api_key: &str,
+        after: usize,
+    ) -> Vec<emulator::control::LoggedRequest> {
+        let fingerprint = emulator::fingerprint(api_key);
+        let all = self.control.requests().await.expect("request log");
+        all.into_iter()
+            .skip(after)
+            .filter(|r| {
+                r.upstream == emulator::control::Upstream::Render
+                    && r.credential_fingerprint.as_deref() == Some(fingerprint.as_str())
+            })
+            .collect()
+    }
+}
+
 /// Polls of a deployment before a test gives up on it reaching a terminal status.
 const MAX_POLLS: usize = 600;
 
@@ -423,13 +466,17 @@ impl TestUser {
         serde_json::from_str(&text).expect("deploy view is JSON")
     }
 
-    /// The deployment view, once its status is terminal (`live` or `failed`).
+    /// The deployment view, once its status is terminal (`live`, `failed`, or
+    /// `untracked` when the session that started it ended first).
     pub async fn wait_terminal(&self, id: &str) -> Value {
         for _ in 0..MAX_POLLS {
             let response = self.get(&format!("/api/render/deployments/{id}")).await;
             assert_eq!(response.status(), StatusCode::OK);
             let view: Value = response.json().await.expect("json");
-            if matches!(view["status"].as_str(), Some("live" | "failed")) {
+            if matches!(
+                view["status"].as_str(),
+                Some("live" | "failed" | "untracked")
+            ) {
                 return view;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

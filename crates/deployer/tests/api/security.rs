@@ -91,6 +91,7 @@ async fn canary_secrets_never_leave_the_vault() {
             status: Some(503),
             delay_ms: None,
             count: 10,
+            retry_after_s: None,
         })
         .await
         .unwrap();
@@ -1167,6 +1168,7 @@ async fn render_faults_on_setup_are_upstream_unavailable_and_change_nothing() {
                 status,
                 delay_ms,
                 count: 10,
+                retry_after_s: None,
             })
             .await
             .unwrap();

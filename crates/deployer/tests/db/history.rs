@@ -29,6 +29,7 @@ fn record(user_id: u64, project: &str, created_at: OffsetDateTime) -> Deployment
         status: DeploymentStatus::Pending,
         created_at,
         updated_at: created_at,
+        note: None,
         services: vec![
             service(project, true),
             service(&format!("{project}-worker"), false),
@@ -133,6 +134,53 @@ async fn status_updates_are_persisted() {
             h.set_status(Uuid::new_v4(), DeploymentStatus::Failed).await,
             Err(DbError::NotFound)
         ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn services_are_attached_one_by_one_and_the_note_is_kept() {
+    for_each_backend(|t| async move {
+        let h = History::new(t.db.clone());
+        let mut rec = record(8, "mono", T0);
+        let planned = std::mem::take(&mut rec.services);
+        h.insert(&rec).await.unwrap();
+        assert!(
+            h.get_for_user(rec.id, 8)
+                .await
+                .unwrap()
+                .unwrap()
+                .services
+                .is_empty()
+        );
+        for service in &planned {
+            h.add_service(rec.id, service).await.unwrap();
+        }
+        let got = h.get_for_user(rec.id, 8).await.unwrap().unwrap();
+        assert_eq!(got.services, planned, "attached in order");
+        assert!(matches!(
+            h.add_service(Uuid::new_v4(), &planned[0]).await,
+            Err(DbError::NotFound)
+        ));
+
+        h.set_outcome(
+            rec.id,
+            DeploymentStatus::Untracked,
+            Some("Tracking stopped because you signed out."),
+        )
+        .await
+        .unwrap();
+        // A later status without a note keeps it.
+        h.set_status(rec.id, DeploymentStatus::Untracked)
+            .await
+            .unwrap();
+        let got = h.get_for_user(rec.id, 8).await.unwrap().unwrap();
+        assert_eq!(got.status, DeploymentStatus::Untracked);
+        assert!(got.status.is_terminal());
+        assert_eq!(
+            got.note.as_deref(),
+            Some("Tracking stopped because you signed out.")
+        );
     })
     .await;
 }

@@ -27,6 +27,7 @@ async fn create_repo(
                 .map(|(path, content)| ((*path).to_owned(), (*content).to_owned()))
                 .collect::<BTreeMap<_, _>>(),
             collaborators: vec![],
+            other_branches: Vec::new(),
         })
         .await
         .expect("repo created");

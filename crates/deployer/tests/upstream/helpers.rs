@@ -86,6 +86,7 @@ impl TestEmulator {
                 status,
                 delay_ms,
                 count: 1,
+                retry_after_s: None,
             })
             .await
             .expect("fault added");

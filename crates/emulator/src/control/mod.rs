@@ -76,6 +76,16 @@ pub struct RepoSpec {
     pub files: BTreeMap<String, String>,
     #[serde(default)]
     pub collaborators: Vec<String>,
+    /// Further branches, holding the same files as the default one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_branches: Vec<String>,
+}
+
+impl RepoSpec {
+    /// Is `name` one of the repository's branches?
+    pub fn has_branch(&self, name: &str) -> bool {
+        name == self.default_branch || self.other_branches.iter().any(|b| b == name)
+    }
 }
 
 fn default_branch() -> String {
@@ -102,7 +112,10 @@ pub enum FaultKind {
     Drop,
     /// Answer 200 with a JSON body that does not parse.
     Malformed,
-    /// Answer 429 with the upstream's rate-limit headers.
+    /// Answer 429 with the upstream's rate-limit headers. With `retry_after_s` (Render only)
+    /// the answer's `Retry-After` says that many seconds, and the limit stays in force that
+    /// long: every request under `path_prefix` before then is refused with 429 as well (it
+    /// does not use up `count`), as a real rate limiter does.
     RateLimit,
 }
 
@@ -118,6 +131,9 @@ pub struct Fault {
     #[serde(default)]
     pub delay_ms: Option<u64>,
     pub count: u32,
+    /// For `rate_limit` on Render: the `Retry-After` seconds, enforced (see [`FaultKind::RateLimit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
 }
 
 /// One upstream request the emulator received.

@@ -9,9 +9,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
-    ApiKey, Behavior, Fault, GithubUser, LoggedRequest, NewGithubUser, NewOAuthApp,
+    ApiKey, Behavior, Fault, FaultKind, GithubUser, LoggedRequest, NewGithubUser, NewOAuthApp,
     NewRenderAccount, NewWorkspace, OAuthApp, OAuthAppCredentials, RenderAccount, RepoSpec,
-    Workspace,
+    Upstream, Workspace,
 };
 use crate::ids;
 use crate::state::{AppState, GithubAccount, Owner, OwnerKind, Repo};
@@ -307,12 +307,26 @@ async fn add_fault(
             "status must be an HTTP status code".into(),
         ));
     }
+    if fault.retry_after_s.is_some()
+        && (fault.kind != FaultKind::RateLimit || fault.upstream != Upstream::Render)
+    {
+        return Err(ControlError::BadRequest(
+            "retry_after_s applies to Render rate_limit faults only".into(),
+        ));
+    }
+    if fault.retry_after_s == Some(0) {
+        return Err(ControlError::BadRequest(
+            "retry_after_s must be at least 1".into(),
+        ));
+    }
     state.lock().faults.push(fault);
     Ok(StatusCode::CREATED)
 }
 
 async fn clear_faults(State(state): State<AppState>) -> StatusCode {
-    state.lock().faults.clear();
+    let mut guard = state.lock();
+    guard.faults.clear();
+    guard.rate_windows.clear();
     StatusCode::NO_CONTENT
 }
 

@@ -239,7 +239,7 @@ pub(crate) struct RefQuery {
 fn check_ref(repo: &Repo, git_ref: Option<&str>) -> Result<(), GithubError> {
     match git_ref {
         None => Ok(()),
-        Some(r) if r == repo.spec.default_branch || r == head_sha(repo) => Ok(()),
+        Some(r) if repo.spec.has_branch(r) || r == head_sha(repo) => Ok(()),
         Some(r) => Err(GithubError::NoCommitForRef(r.to_owned())),
     }
 }
@@ -412,7 +412,7 @@ pub(crate) async fn get_tree(
         return Err(GithubError::EmptyGitRepository);
     }
     let root_sha = tree_sha(repo, "");
-    if tree_ref != repo.spec.default_branch && tree_ref != head_sha(repo) && tree_ref != root_sha {
+    if !repo.spec.has_branch(&tree_ref) && tree_ref != head_sha(repo) && tree_ref != root_sha {
         return Err(GithubError::NotFound);
     }
     let base = state.base_url();

@@ -60,14 +60,16 @@ pub(crate) fn error_response(status: StatusCode, message: &str) -> Response {
     json_response(status, json!({ "message": message }))
 }
 
-/// 429 as Render sends it: the error shape, an exhausted `Ratelimit-*` budget and `Retry-After`.
-pub(crate) fn rate_limited_response() -> Response {
+/// 429 as Render sends it: the error shape, an exhausted `Ratelimit-*` budget and
+/// `Retry-After` (seconds until the window resets).
+pub(crate) fn rate_limited_response(retry_after_s: u64) -> Response {
     let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded");
     let headers = response.headers_mut();
+    let seconds = HeaderValue::from(retry_after_s);
     headers.insert("ratelimit-limit", HeaderValue::from_static("400"));
     headers.insert("ratelimit-remaining", HeaderValue::from_static("0"));
-    headers.insert("ratelimit-reset", HeaderValue::from_static("30"));
-    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+    headers.insert("ratelimit-reset", seconds.clone());
+    headers.insert(header::RETRY_AFTER, seconds);
     response
 }
 

@@ -320,6 +320,210 @@ impl DetailsInput {
     }
 }
 
+/// `PATCH /v1/services/{id}` (Render's `servicePATCH`). Unknown fields are refused, so a client
+/// that sends something Render cannot change on an existing service (such as
+/// `serviceDetails.region`) hears about it instead of having it silently dropped.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct UpdateService {
+    pub(crate) auto_deploy: Option<String>,
+    pub(crate) repo: Option<String>,
+    pub(crate) branch: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) root_dir: Option<String>,
+    pub(crate) service_details: Option<DetailsPatch>,
+}
+
+/// The union of the per-type `serviceDetails` PATCH shapes; which fields apply is checked
+/// against the service's type in [`DetailsPatch::apply`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct DetailsPatch {
+    runtime: Option<String>,
+    env_specific_details: Option<EnvSpecificPatch>,
+    plan: Option<String>,
+    health_check_path: Option<String>,
+    pre_deploy_command: Option<String>,
+    schedule: Option<String>,
+    build_command: Option<String>,
+    publish_path: Option<String>,
+    max_shutdown_delay_seconds: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EnvSpecificPatch {
+    build_command: Option<String>,
+    start_command: Option<String>,
+    pre_deploy_command: Option<String>,
+    docker_command: Option<String>,
+    docker_context: Option<String>,
+    dockerfile_path: Option<String>,
+}
+
+fn not_for(kind: ServiceType, field: &str) -> RenderError {
+    RenderError::BadRequest(format!(
+        "serviceDetails.{field} cannot be set on a {}",
+        kind.as_str()
+    ))
+}
+
+impl DetailsPatch {
+    /// Applies the patch to a service's `serviceDetails`; returns the new build command for
+    /// the build log when one was given. Nothing is changed when an error is returned.
+    pub(crate) fn apply(
+        self,
+        kind: ServiceType,
+        details: &mut Value,
+    ) -> Result<Option<String>, RenderError> {
+        let mut next = details.clone();
+        if kind == ServiceType::StaticSite {
+            for (set, field) in [
+                (self.runtime.is_some(), "runtime"),
+                (self.env_specific_details.is_some(), "envSpecificDetails"),
+                (self.plan.is_some(), "plan"),
+                (self.health_check_path.is_some(), "healthCheckPath"),
+                (self.pre_deploy_command.is_some(), "preDeployCommand"),
+                (self.schedule.is_some(), "schedule"),
+                (
+                    self.max_shutdown_delay_seconds.is_some(),
+                    "maxShutdownDelaySeconds",
+                ),
+            ] {
+                if set {
+                    return Err(not_for(kind, field));
+                }
+            }
+            if let Some(publish) = self.publish_path {
+                next["publishPath"] = json!(publish);
+            }
+            let build = self.build_command;
+            if let Some(build) = &build {
+                next["buildCommand"] = json!(build);
+            }
+            *details = next;
+            return Ok(build);
+        }
+        for (set, field) in [
+            (self.build_command.is_some(), "buildCommand"),
+            (self.publish_path.is_some(), "publishPath"),
+        ] {
+            if set {
+                return Err(not_for(kind, field));
+            }
+        }
+        if self.health_check_path.is_some() && kind != ServiceType::WebService {
+            return Err(not_for(kind, "healthCheckPath"));
+        }
+        if self.schedule.is_some() && kind != ServiceType::CronJob {
+            return Err(not_for(kind, "schedule"));
+        }
+        if let Some(plan) = self.plan {
+            let plans = if kind == ServiceType::WebService {
+                PLANS
+            } else {
+                PAID_PLANS
+            };
+            next["plan"] = json!(one_of("plan", Some(&plan), plans, "")?);
+        }
+        let runtime = match self.runtime {
+            Some(runtime) => one_of("runtime", Some(&runtime), RUNTIMES, "")?,
+            None => next["runtime"].as_str().unwrap_or_default().to_owned(),
+        };
+        let runtime_changed = next["runtime"].as_str() != Some(runtime.as_str());
+        let docker = runtime == "docker" || runtime == "image";
+        let mut build = None;
+        if runtime_changed || self.env_specific_details.is_some() {
+            let patch = self.env_specific_details.unwrap_or_default();
+            let current = &next["envSpecificDetails"];
+            let keep = |field: &str| {
+                current
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let mut specific = if docker {
+                if patch.build_command.is_some() || patch.start_command.is_some() {
+                    return Err(RenderError::BadRequest(
+                        "envSpecificDetails of a docker runtime has no buildCommand or startCommand"
+                            .into(),
+                    ));
+                }
+                let pick = |given: Option<String>, field: &str, default: &str| {
+                    given
+                        .or_else(|| (!runtime_changed).then(|| keep(field)).flatten())
+                        .unwrap_or_else(|| default.to_owned())
+                };
+                json!({
+                    "dockerCommand": pick(patch.docker_command, "dockerCommand", ""),
+                    "dockerContext": pick(patch.docker_context, "dockerContext", "."),
+                    "dockerfilePath": pick(patch.dockerfile_path, "dockerfilePath", "./Dockerfile"),
+                })
+            } else {
+                if patch.docker_command.is_some()
+                    || patch.docker_context.is_some()
+                    || patch.dockerfile_path.is_some()
+                {
+                    return Err(RenderError::BadRequest(
+                        "envSpecificDetails of a native runtime has no docker fields".into(),
+                    ));
+                }
+                let (Some(b), Some(start)) = (
+                    patch
+                        .build_command
+                        .or_else(|| (!runtime_changed).then(|| keep("buildCommand")).flatten()),
+                    patch
+                        .start_command
+                        .or_else(|| (!runtime_changed).then(|| keep("startCommand")).flatten()),
+                ) else {
+                    return Err(RenderError::BadRequest(
+                        "serviceDetails.envSpecificDetails.buildCommand and startCommand are required for a native runtime"
+                            .into(),
+                    ));
+                };
+                build = Some(b.clone());
+                json!({ "buildCommand": b, "startCommand": start })
+            };
+            if let Some(pre) = patch
+                .pre_deploy_command
+                .or_else(|| keep("preDeployCommand"))
+            {
+                specific["preDeployCommand"] = json!(pre);
+            }
+            next["envSpecificDetails"] = specific;
+            next["runtime"] = json!(runtime);
+            next["env"] = json!(runtime);
+        }
+        if let Some(pre) = self.pre_deploy_command {
+            next["envSpecificDetails"]["preDeployCommand"] = json!(pre);
+        }
+        if let Some(path) = self.health_check_path {
+            next["healthCheckPath"] = json!(path);
+        }
+        if let Some(schedule) = self.schedule {
+            if schedule.split_whitespace().count() != 5 {
+                return Err(RenderError::BadRequest(
+                    "serviceDetails.schedule must be a cron expression".into(),
+                ));
+            }
+            next["schedule"] = json!(schedule);
+        }
+        if let Some(delay) = self.max_shutdown_delay_seconds {
+            if kind == ServiceType::CronJob {
+                return Err(not_for(kind, "maxShutdownDelaySeconds"));
+            }
+            if !(1..=300).contains(&delay) {
+                return Err(RenderError::BadRequest(
+                    "maxShutdownDelaySeconds must be between 1 and 300".into(),
+                ));
+            }
+            next["maxShutdownDelaySeconds"] = json!(delay);
+        }
+        *details = next;
+        Ok(build)
+    }
+}
+
 /// A URL-safe slug from a service name: lower-case alphanumerics and dashes.
 pub(crate) fn slugify(name: &str) -> String {
     let mut slug = String::with_capacity(name.len());

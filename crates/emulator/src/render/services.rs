@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::model::{CreateService, service_json, slugify};
+use super::model::{CreateService, UpdateService, service_json, slugify};
 use super::{
     ListQuery, RenderError, RenderJson, RenderKey, json_response, owned_service, owned_service_mut,
 };
@@ -195,6 +195,72 @@ pub(crate) async fn get_service(
 ) -> Result<Response, RenderError> {
     let guard = state.lock();
     let service = owned_service(&guard, &key, &id)?;
+    Ok(json_response(StatusCode::OK, service_json(service)))
+}
+
+/// `PATCH /v1/services/{id}`: changes settings of an existing service; the next deploy builds
+/// with them. The region and the type cannot change (Render has no field for either).
+pub(crate) async fn update_service(
+    State(state): State<AppState>,
+    key: RenderKey,
+    Path(id): Path<String>,
+    RenderJson(body): RenderJson<UpdateService>,
+) -> Result<Response, RenderError> {
+    let auto_deploy = match body.auto_deploy.as_deref() {
+        None => None,
+        Some("yes") => Some("yes"),
+        Some("no") => Some("no"),
+        Some(other) => {
+            return Err(RenderError::BadRequest(format!(
+                "invalid autoDeploy {other:?}: must be yes or no"
+            )));
+        }
+    };
+    let name = body.name.map(|n| n.trim().to_owned());
+    if name.as_deref().is_some_and(str::is_empty) {
+        return Err(RenderError::BadRequest("name must not be empty".into()));
+    }
+    if body.branch.as_deref().is_some_and(str::is_empty) {
+        return Err(RenderError::BadRequest("branch must not be empty".into()));
+    }
+    let mut guard = state.lock();
+    let owner = owned_service(&guard, &key.owner_id, &id)?.owner_id.clone();
+    if let Some(name) = &name
+        && guard
+            .services
+            .values()
+            .any(|s| s.owner_id == owner && s.id != id && &s.name == name)
+    {
+        return Err(RenderError::Conflict(format!(
+            "a service named {name} already exists"
+        )));
+    }
+    let service = owned_service_mut(&mut guard, &key.owner_id, &id)?;
+    let mut details = service.details.clone();
+    let build = match body.service_details {
+        Some(patch) => patch.apply(service.kind, &mut details)?,
+        None => None,
+    };
+    service.details = details;
+    if let Some(build) = build {
+        service.build_command = build;
+    }
+    if let Some(name) = name {
+        service.name = name;
+    }
+    if let Some(repo) = body.repo {
+        service.repo = Some(repo);
+    }
+    if let Some(branch) = body.branch {
+        service.branch = Some(branch);
+    }
+    if let Some(root_dir) = body.root_dir {
+        service.root_dir = root_dir;
+    }
+    if let Some(auto_deploy) = auto_deploy {
+        service.auto_deploy = auto_deploy;
+    }
+    service.updated_at = OffsetDateTime::now_utc();
     Ok(json_response(StatusCode::OK, service_json(service)))
 }
 

@@ -192,6 +192,19 @@ async fn render_answers_match_the_openapi_spec() {
     assert_conforms("list-services", 200, &list);
 
     let (id, deploy_id) = first.expect("a service");
+    let patched = t
+        .render_json(
+            Method::PATCH,
+            key,
+            &format!("/services/{id}"),
+            Some(
+                &json!({"branch": "release", "serviceDetails": {"plan": "standard",
+                "envSpecificDetails": {"buildCommand": "npm ci", "startCommand": "node main.js"}}}),
+            ),
+            StatusCode::OK,
+        )
+        .await;
+    assert_conforms("update-service", 200, &patched);
     let deploy = t.wait_for_deploy(key, &id, &deploy_id).await;
     assert_conforms("retrieve-deploy", 200, &deploy);
     let triggered = t

@@ -16,6 +16,7 @@ fn fault(upstream: Upstream, path_prefix: &str, kind: FaultKind, count: u32) -> 
         status: None,
         delay_ms: None,
         count,
+        retry_after_s: None,
     }
 }
 
@@ -152,4 +153,48 @@ async fn rate_limit_faults_answer_429_with_each_upstreams_headers() {
     assert_eq!(github.headers()["x-ratelimit-remaining"], "0");
     assert!(github.headers().contains_key("retry-after"));
     assert!(github.headers().contains_key("x-ratelimit-reset"));
+}
+
+#[tokio::test]
+async fn a_rate_limit_with_retry_after_stays_in_force_for_that_long() {
+    let t = spawn_emulator().await;
+    let acct = t.account("windowed").await;
+    let mut limited = fault(Upstream::Render, "/v1/owners", FaultKind::RateLimit, 1);
+    limited.retry_after_s = Some(1);
+    t.control.add_fault(&limited).await.expect("fault");
+
+    let first = t.render_get(&acct.api_key, "/owners").await;
+    assert_eq!(first.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(first.headers()["retry-after"], "1");
+    assert_eq!(first.headers()["ratelimit-reset"], "1");
+    // Asking again before Retry-After has passed is refused again (the fault's count is spent:
+    // this is the limit itself), while other paths are untouched.
+    let early = t.render_get(&acct.api_key, "/owners").await;
+    assert_eq!(early.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(early.headers()["retry-after"], "1");
+    assert_eq!(
+        t.render_get(&acct.api_key, "/services").await.status(),
+        StatusCode::OK
+    );
+    // A client that waits as told gets through.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        t.render_get(&acct.api_key, "/owners").await.status(),
+        StatusCode::OK
+    );
+    let statuses: Vec<u16> = t
+        .control
+        .requests()
+        .await
+        .expect("log")
+        .into_iter()
+        .filter(|r| r.path == "/v1/owners")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(statuses, [429, 429, 200]);
+
+    // Only Render rate limits take a Retry-After.
+    let mut github = fault(Upstream::Github, "/user", FaultKind::RateLimit, 1);
+    github.retry_after_s = Some(1);
+    assert!(t.control.add_fault(&github).await.is_err());
 }

@@ -49,6 +49,7 @@ pub fn repo(owner: &str, name: &str, private: bool, files: &[(&str, &str)]) -> R
             .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
             .collect::<BTreeMap<_, _>>(),
         collaborators: Vec::new(),
+        other_branches: Vec::new(),
     }
 }
 

@@ -962,3 +962,130 @@ async fn env_vars_put_replaces_the_whole_set() {
         assert!(response.headers().contains_key(header), "{header}");
     }
 }
+
+#[tokio::test]
+async fn patch_changes_settings_of_an_existing_service_but_never_its_region_or_type() {
+    let t = spawn_emulator().await;
+    let acct = t.account("patch").await;
+    let other = t.account("other").await;
+    let key = &acct.api_key;
+    let created = t
+        .create_web_service(&acct, "app", "https://github.com/o/r")
+        .await;
+    let id = created["service"]["id"].as_str().expect("id");
+    let path = format!("/services/{id}");
+
+    let patched = t
+        .render_json(
+            Method::PATCH,
+            key,
+            &path,
+            Some(&json!({
+                "branch": "release",
+                "rootDir": "api",
+                "serviceDetails": {
+                    "plan": "standard",
+                    "envSpecificDetails": {"buildCommand": "npm ci && npm run build", "startCommand": "node dist/main.js"}
+                }
+            })),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(patched["branch"], "release");
+    assert_eq!(patched["rootDir"], "api");
+    let details = &patched["serviceDetails"];
+    assert_eq!(details["plan"], "standard");
+    assert_eq!(details["region"], "oregon");
+    assert_eq!(
+        details["envSpecificDetails"],
+        json!({"buildCommand": "npm ci && npm run build", "startCommand": "node dist/main.js"})
+    );
+    // What PATCH answered is what a read gives.
+    let read = t
+        .render_json(Method::GET, key, &path, None, StatusCode::OK)
+        .await;
+    assert_eq!(read, patched);
+
+    // Only the start command: the build command is kept.
+    let start_only = t
+        .render_json(
+            Method::PATCH,
+            key,
+            &path,
+            Some(&json!({"serviceDetails": {"envSpecificDetails": {"startCommand": "npm start"}}})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        start_only["serviceDetails"]["envSpecificDetails"]["buildCommand"],
+        "npm ci && npm run build"
+    );
+    assert_eq!(
+        start_only["serviceDetails"]["envSpecificDetails"]["startCommand"],
+        "npm start"
+    );
+
+    // Render cannot move a service to another region or change its type.
+    for body in [
+        json!({"serviceDetails": {"region": "frankfurt"}}),
+        json!({"type": "static_site"}),
+        json!({"serviceDetails": {"publishPath": "dist"}}),
+        json!({"serviceDetails": {"plan": "huge"}}),
+        json!({"branch": ""}),
+    ] {
+        let response = t.render(Method::PATCH, key, &path, Some(&body)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    let unchanged = t
+        .render_json(Method::GET, key, &path, None, StatusCode::OK)
+        .await;
+    assert_eq!(unchanged["serviceDetails"]["region"], "oregon");
+    assert_eq!(unchanged["serviceDetails"]["plan"], "standard");
+
+    // Another workspace's key sees no such service.
+    let response = t
+        .render(
+            Method::PATCH,
+            &other.api_key,
+            &path,
+            Some(&json!({"branch": "x"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // A static site takes its own fields.
+    let site = t
+        .render_json(
+            Method::POST,
+            key,
+            "/services",
+            Some(&json!({"type": "static_site", "name": "site", "ownerId": acct.owner_id,
+                         "repo": "https://github.com/o/site",
+                         "serviceDetails": {"buildCommand": "npm run build", "publishPath": "dist"}})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let site_id = site["service"]["id"].as_str().expect("id");
+    let site = t
+        .render_json(
+            Method::PATCH,
+            key,
+            &format!("/services/{site_id}"),
+            Some(
+                &json!({"serviceDetails": {"buildCommand": "vite build", "publishPath": "build"}}),
+            ),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(site["serviceDetails"]["publishPath"], "build");
+    assert_eq!(site["serviceDetails"]["buildCommand"], "vite build");
+    let response = t
+        .render(
+            Method::PATCH,
+            key,
+            &format!("/services/{site_id}"),
+            Some(&json!({"serviceDetails": {"plan": "standard"}})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
