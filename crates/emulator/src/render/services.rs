@@ -224,7 +224,7 @@ pub(crate) async fn update_service(
         return Err(RenderError::BadRequest("branch must not be empty".into()));
     }
     let mut guard = state.lock();
-    let owner = owned_service(&guard, &key.owner_id, &id)?.owner_id.clone();
+    let owner = owned_service(&guard, &key, &id)?.owner_id.clone();
     if let Some(name) = &name
         && guard
             .services
@@ -235,7 +235,7 @@ pub(crate) async fn update_service(
             "a service named {name} already exists"
         )));
     }
-    let service = owned_service_mut(&mut guard, &key.owner_id, &id)?;
+    let service = owned_service_mut(&mut guard, &key, &id)?;
     let mut details = service.details.clone();
     let build = match body.service_details {
         Some(patch) => patch.apply(service.kind, &mut details)?,

@@ -356,6 +356,7 @@ async fn render_answers_match_the_openapi_spec() {
                 kind,
                 status,
                 delay_ms: None,
+                retry_after_s: None,
                 count: 1,
             })
             .await
