@@ -70,3 +70,56 @@ async fn the_cli_plans_every_checkout_like_the_service() {
         assert_eq!(from_cli.services, local.services, "{}", fixture.name);
     }
 }
+
+/// A plan costs one recursive tree call plus the marker files it needs:
+/// never a file over the size limit, never an unrelated file.
+#[tokio::test]
+async fn a_plan_reads_one_tree_and_only_small_marker_files() {
+    let app = spawn_app().await;
+    let mut octo = app.login("octo").await;
+    octo.setup_own_key().await;
+    // An entry file past the 512 KiB limit, and a large unrelated file.
+    let server = format!(
+        "{}// {}\n",
+        "require('http').createServer().listen(process.env.PORT);\n",
+        "x".repeat(600 * 1024)
+    );
+    let data = "[0]".repeat(400 * 1024);
+    let package = r#"{"name":"big","scripts":{"start":"node server.js"}}"#;
+    app.push_repo(
+        "octo",
+        "big",
+        &[
+            ("package.json", package),
+            ("server.js", &server),
+            ("data/big.json", &data),
+        ],
+    )
+    .await;
+    let response = octo
+        .post("/api/render/plan", json!({ "github_repo": "octo/big" }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let plan: Plan = response.json().await.unwrap();
+    assert_eq!(plan.services[0].start_command.as_deref(), Some("npm start"));
+
+    let calls: Vec<String> = app
+        .upstream_requests(emulator::control::Upstream::Github)
+        .await
+        .into_iter()
+        .map(|r| r.path)
+        .filter(|p| p.starts_with("/repos/octo/big/"))
+        .collect();
+    let trees = calls.iter().filter(|p| p.contains("/git/trees/")).count();
+    assert_eq!(trees, 1, "{calls:#?}");
+    assert!(
+        calls.iter().any(|p| p.ends_with("/contents/package.json")),
+        "{calls:#?}"
+    );
+    for skipped in ["server.js", "data/big.json"] {
+        assert!(
+            !calls.iter().any(|p| p.ends_with(skipped)),
+            "{skipped} was read: {calls:#?}"
+        );
+    }
+}
