@@ -153,6 +153,28 @@ async fn idle_sessions_expire_with_a_message_and_an_audit_event() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+/// A page visited with an idle session says it expired and how to go on,
+/// with a login that comes back to the same page.
+#[tokio::test]
+async fn an_expired_session_gets_a_page_that_says_so() {
+    let app = spawn_app().await;
+    let alice = app.login("idle-page-alice").await;
+    app.clock.advance(Duration::from_secs(30 * 60 + 1));
+    let response = alice.get("/dashboard").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("Your session expired"), "{page}");
+    assert!(page.contains("Log in with GitHub again"), "{page}");
+    assert!(
+        page.contains("/api/auth/github/login?return_to=%2Fdashboard"),
+        "{page}"
+    );
+    // Only once: afterwards the session is simply gone.
+    let page = alice.get("/dashboard").await.text().await.unwrap();
+    assert!(!page.contains("Your session expired"), "{page}");
+    assert!(page.contains("Please log in"), "{page}");
+}
+
 #[tokio::test]
 async fn active_sessions_still_end_at_the_absolute_limit() {
     let app = spawn_app_with(&["--session-absolute-timeout=1h"]).await;
