@@ -124,26 +124,38 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    /// `SET … XX`: written only while the record exists, in one command, so
-    /// a delete from another instance cannot be overtaken.
+    /// `SET … XX` and the index upkeep of [`SessionStore::save`], in one
+    /// script: written only while the record exists (a delete from another
+    /// instance cannot be overtaken), and the user's index lives as long as
+    /// the record it now lists, so logout-everywhere still finds a session
+    /// kept alive past its first TTL.
     async fn update(
         &self,
         key: &StoreKey,
         session: &StoredSession,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
+        const UPDATE: &str = r"
+            if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'XX') then
+                return 0
+            end
+            redis.call('SADD', KEYS[2], ARGV[3])
+            redis.call('PEXPIRE', KEYS[2], ARGV[2], 'GT')
+            redis.call('PEXPIRE', KEYS[2], ARGV[2], 'NX')
+            return 1
+        ";
         let json = serde_json::to_string(session).map_err(|_| StoreError::Corrupt)?;
         let mut conn = self.conn.clone();
-        let written: Option<String> = redis::cmd("SET")
-            .arg(self.record_key(key))
+        let written: i64 = redis::Script::new(UPDATE)
+            .key(self.record_key(key))
+            .key(self.user_key(session.user_id))
             .arg(json)
-            .arg("PX")
             .arg(ttl_millis(ttl))
-            .arg("XX")
-            .query_async(&mut conn)
+            .arg(key.as_str())
+            .invoke_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(written.is_some())
+        Ok(written == 1)
     }
 
     async fn load(&self, key: &StoreKey) -> Result<Option<StoredSession>, StoreError> {

@@ -391,6 +391,28 @@ pub mod suite {
         } else {
             store.delete(&k3).await.expect("delete");
         }
+
+        // A session kept alive past its first TTL is still the user's.
+        if let Some(advance) = advance {
+            let (k4, s4) = record(base + 3, now);
+            store.save(&k4, &s4, ttl).await.expect("save");
+            advance(Duration::from_secs(40));
+            assert!(store.update(&k4, &s4, ttl).await.expect("update"));
+            advance(Duration::from_secs(40));
+            assert_eq!(store.count_user(base + 3).await.expect("count"), 1);
+            assert_eq!(store.delete_user(base + 3).await.expect("delete_user"), 1);
+        } else {
+            // Real-time TTLs: let the first one pass for real.
+            let (k4, s4) = record(base + 3, now);
+            store
+                .save(&k4, &s4, Duration::from_millis(300))
+                .await
+                .expect("save");
+            assert!(store.update(&k4, &s4, ttl).await.expect("update"));
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert_eq!(store.count_user(base + 3).await.expect("count"), 1);
+            assert_eq!(store.delete_user(base + 3).await.expect("delete_user"), 1);
+        }
     }
 }
 
