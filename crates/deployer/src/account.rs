@@ -176,10 +176,11 @@ impl AppState {
                 .sessions
                 .vault()
                 .store_key(TokenKind::Cookie, previous.secret());
-            self.deployments
-                .stop_tracking(StopScope::Session(&ended), TrackingStop::SignedInAgain)
-                .await;
+            let stopped = self
+                .deployments
+                .stop_tracking(StopScope::Session(&ended), TrackingStop::SignedInAgain);
             self.sessions.destroy_token(&previous).await?;
+            stopped.await;
         }
         let session = self
             .sessions
@@ -222,13 +223,12 @@ impl AppState {
     ) -> Result<(), AppError> {
         // The key leaves with the session: trackers started from it stop
         // (and drop it) before the answer goes out.
-        self.deployments
-            .stop_tracking(
-                StopScope::Session(session.store_key()),
-                TrackingStop::SignedOut,
-            )
-            .await;
+        let stopped = self.deployments.stop_tracking(
+            StopScope::Session(session.store_key()),
+            TrackingStop::SignedOut,
+        );
         self.sessions.destroy(session).await?;
+        stopped.await;
         metrics::counter!(telemetry::SESSION_EVENTS, "event" => "logout").increment(1);
         self.audit.record(ctx.event(
             Some(session.user_id()),
@@ -243,15 +243,14 @@ impl AppState {
         session: &ActiveSession,
         ctx: &RequestContext,
     ) -> Result<u64, AppError> {
-        self.deployments
-            .stop_tracking(
-                StopScope::User(session.user_id()),
-                TrackingStop::SignedOutEverywhere,
-            )
-            .await;
+        let stopped = self.deployments.stop_tracking(
+            StopScope::User(session.user_id()),
+            TrackingStop::SignedOutEverywhere,
+        );
         let ended = self.sessions.destroy_user(session.user_id()).await?;
         // The bearer record of this very request, if any, goes too.
         self.sessions.destroy(session).await?;
+        stopped.await;
         metrics::counter!(telemetry::SESSION_EVENTS, "event" => "logout_everywhere").increment(1);
         self.audit.record(ctx.event(
             Some(session.user_id()),
@@ -436,13 +435,12 @@ impl AppState {
         ctx: &RequestContext,
     ) -> Result<ActiveSession, AppError> {
         let owner = session.render().map(|r| r.owner_id.clone());
-        self.deployments
-            .stop_tracking(
-                StopScope::Session(session.store_key()),
-                TrackingStop::KeyCleared,
-            )
-            .await;
+        let stopped = self.deployments.stop_tracking(
+            StopScope::Session(session.store_key()),
+            TrackingStop::KeyCleared,
+        );
         self.sessions.clear_render_key(&mut session).await?;
+        stopped.await;
         let mut event = ctx.event(
             Some(session.user_id()),
             AuditKind::CredentialCleared,

@@ -148,8 +148,10 @@ impl KeySlot {
         *self.stop.borrow()
     }
 
-    /// Records why (the first reason wins), wakes the tracker, and drops the key.
-    async fn stop(&self, reason: TrackingStop) {
+    /// Records why (the first reason wins) and wakes the tracker. From now
+    /// on [`KeySlot::key`] hands out no key; a call already under way ends
+    /// first, then [`KeySlot::drop_key`] clears it.
+    fn signal(&self, reason: TrackingStop) {
         self.stop.send_if_modified(|current| {
             let first = current.is_none();
             if first {
@@ -157,7 +159,26 @@ impl KeySlot {
             }
             first
         });
+    }
+
+    /// Waits for a Render call in flight, then drops the key.
+    async fn drop_key(&self) {
         drop(self.key.lock().await.take());
+    }
+
+    async fn stop(&self, reason: TrackingStop) {
+        self.signal(reason);
+        self.drop_key().await;
+    }
+
+    /// The key for one Render call, held for the call's length; `None` once
+    /// tracking is stopping.
+    async fn key(&self) -> tokio::sync::MutexGuard<'_, Option<SecretString>> {
+        let mut held = self.key.lock().await;
+        if self.reason().is_some() {
+            held.take();
+        }
+        held
     }
 }
 
@@ -226,10 +247,15 @@ impl Deployments {
         slot
     }
 
-    /// Stops the trackers in `scope` and drops the keys they hold. When this
-    /// returns, none of them has a Render call in flight or can start one.
-    /// Returns how many were stopped.
-    pub async fn stop_tracking(&self, scope: StopScope<'_>, reason: TrackingStop) -> usize {
+    /// Stops the trackers in `scope`: they are told at once (before this
+    /// returns, so no new Render call starts even if the caller goes away),
+    /// and the returned future drops their keys, waiting at most for the
+    /// calls already in flight, all together. Resolves to how many stopped.
+    pub fn stop_tracking(
+        &self,
+        scope: StopScope<'_>,
+        reason: TrackingStop,
+    ) -> impl Future<Output = usize> + Send + 'static {
         let slots: Vec<Arc<KeySlot>> = self
             .trackers
             .lock()
@@ -242,16 +268,19 @@ impl Deployments {
             .map(|t| t.slot.clone())
             .collect();
         for slot in &slots {
-            slot.stop(reason).await;
+            slot.signal(reason);
         }
-        if !slots.is_empty() {
-            tracing::info!(
-                trackers = slots.len(),
-                reason = reason.as_str(),
-                "stopped deployment tracking: the session that held the Render key ended"
-            );
+        async move {
+            futures::future::join_all(slots.iter().map(|slot| slot.drop_key())).await;
+            if !slots.is_empty() {
+                tracing::info!(
+                    trackers = slots.len(),
+                    reason = reason.as_str(),
+                    "stopped deployment tracking: the session that held the Render key ended"
+                );
+            }
+            slots.len()
         }
-        slots.len()
     }
 
     /// How many deployments this instance is tracking.
@@ -1162,7 +1191,7 @@ impl AppState {
             let mut still = Vec::with_capacity(pending.len());
             let mut queue = pending.into_iter();
             for svc in queue.by_ref() {
-                let held = slot.key.lock().await;
+                let held = slot.key().await;
                 let Some(key) = held.as_ref() else {
                     still.push(svc);
                     break;
@@ -1243,7 +1272,7 @@ impl AppState {
         if !failed.is_empty() {
             let mut logs = Vec::new();
             for svc in &failed {
-                let held = slot.key.lock().await;
+                let held = slot.key().await;
                 let Some(key) = held.as_ref() else {
                     break;
                 };
