@@ -36,13 +36,13 @@ use crate::plan::{
 use crate::session::ActiveSession;
 use crate::session::vault::{Sealed, StoreKey};
 use crate::telemetry;
-use crate::upstream::UpstreamError;
 use crate::upstream::github::GitHubRepoSource;
 use crate::upstream::render::{
     Build, CronDetails, Deploy, DeployStatus, EnvVarInput, EnvVarInputValue, NativeRuntime,
     NewService, NewServiceDetails, PaidPlan, Route, RouteKind, ServerDetails, Service,
     ServiceFilter, ServiceType, ServiceUpdate, StaticDetails, WebDetails,
 };
+use crate::upstream::{UnavailableReason, Upstream, UpstreamError};
 
 /// How many of a user's services `GET /api/render/services` reads at most.
 pub const MAX_LISTED_SERVICES: usize = 500;
@@ -92,14 +92,14 @@ pub enum TrackingStop {
 }
 
 impl TrackingStop {
-    pub fn as_str(self) -> &'static str {
+    pub fn code(self) -> ReasonCode {
         match self {
-            TrackingStop::SignedOut => "signed_out",
-            TrackingStop::SignedOutEverywhere => "signed_out_everywhere",
-            TrackingStop::SignedInAgain => "signed_in_again",
-            TrackingStop::KeyCleared => "key_cleared",
-            TrackingStop::KeyReplaced => "key_replaced",
-            TrackingStop::SessionEnded => "session_ended",
+            TrackingStop::SignedOut => ReasonCode::new("signed_out"),
+            TrackingStop::SignedOutEverywhere => ReasonCode::new("signed_out_everywhere"),
+            TrackingStop::SignedInAgain => ReasonCode::new("signed_in_again"),
+            TrackingStop::KeyCleared => ReasonCode::new("key_cleared"),
+            TrackingStop::KeyReplaced => ReasonCode::new("key_replaced"),
+            TrackingStop::SessionEnded => ReasonCode::new("session_ended"),
         }
     }
 
@@ -275,7 +275,7 @@ impl Deployments {
             if !slots.is_empty() {
                 tracing::info!(
                     trackers = slots.len(),
-                    reason = reason.as_str(),
+                    reason = reason.code().as_str(),
                     "stopped deployment tracking: the session that held the Render key ended"
                 );
             }
@@ -630,14 +630,23 @@ fn failure_reason(error: &AppError) -> ReasonCode {
 /// The deployment's note when service `name` could not be created or
 /// redeployed after `record.services` were.
 fn failure_note(error: &AppError, name: &str, redeploy: bool, record: &DeploymentRecord) -> String {
-    let verb = if redeploy { "redeploy" } else { "create" };
     let cause = failure_cause(error);
+    // A redeploy changes the service's settings and env vars before its
+    // deploy starts: a failure past that point leaves them changed.
+    let (verb, settings) = if redeploy {
+        (
+            "redeploy",
+            " Its settings and variables may already carry this plan's changes.",
+        )
+    } else {
+        ("create", "")
+    };
     match record.services.len() {
         0 => format!(
-            "Could not {verb} {name}: {cause}. Nothing was deployed; try again in a moment."
+            "Could not {verb} {name}: {cause}.{settings} Nothing was deployed; try again in a moment."
         ),
         n => format!(
-            "Could not {verb} {name}: {cause}. The {n} service{} deployed before it {} tracked to the end; deploy again to finish the rest.",
+            "Could not {verb} {name}: {cause}.{settings} The {n} service{} deployed before it {} tracked to the end; deploy again to finish the rest.",
             if n == 1 { "" } else { "s" },
             if n == 1 { "is" } else { "are" }
         ),
@@ -804,6 +813,43 @@ impl AppState {
             }
         }
 
+        // Once recorded, the deployment is carried through in its own task:
+        // a client that goes away half-way must not leave a row in progress
+        // with services created and nothing tracking them.
+        let task = tokio::spawn(self.clone().carry_out(
+            session.clone(),
+            request,
+            plan,
+            steps,
+            key,
+            owner_id,
+            ctx.clone(),
+        ));
+        match task.await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            // Cancelled: the runtime is shutting down.
+            Err(_) => Err(AppError::Upstream(UpstreamError::Unavailable {
+                upstream: Upstream::Render,
+                reason: UnavailableReason::Connect,
+            })),
+        }
+    }
+
+    /// Records the deployment, creates or redeploys each planned service in
+    /// order, and starts tracking what was deployed.
+    #[allow(clippy::too_many_arguments)]
+    async fn carry_out(
+        self,
+        session: ActiveSession,
+        request: DeployRequest,
+        plan: Plan,
+        steps: Vec<Step>,
+        key: SecretString,
+        owner_id: String,
+        ctx: RequestContext,
+    ) -> Result<DeploymentView, AppError> {
+        let (session, ctx) = (&session, &ctx);
         // Recorded before anything is created, so a failure half-way leaves
         // a history row (and an audit trail) for what was created.
         let id = Uuid::new_v4();
@@ -1250,8 +1296,15 @@ impl AppState {
 
         if let Some(reason) = slot.reason() {
             drop(slot.key.lock().await.take());
-            self.tracking_stopped(&record, &statuses, reason, create_failure.as_ref())
-                .await;
+            self.tracking_stopped(
+                &record,
+                &statuses,
+                reason,
+                create_failure.as_ref(),
+                &owner_id,
+                &ctx,
+            )
+            .await;
             return;
         }
 
@@ -1291,9 +1344,8 @@ impl AppState {
         }
         drop(slot.key.lock().await.take());
         let note = create_failure.as_ref().map(|(note, _)| note.as_str());
-        if let Err(error) = self.history.set_outcome(record.id, status, note).await {
-            tracing::error!(%error, deployment_id = %record.id, "could not record deployment outcome");
-        }
+        // The audit event and the release come before the stored outcome: a
+        // reader who sees the final status finds the rest already done.
         if status == DeploymentStatus::Live {
             metrics::counter!(telemetry::DEPLOYMENTS, "result" => "live").increment(1);
             let mut event = ctx.event(
@@ -1321,6 +1373,9 @@ impl AppState {
             self.deployment_failed(&record, &owner_id, reason, &ctx);
         }
         self.deployments.release(record.id);
+        if let Err(error) = self.history.set_outcome(record.id, status, note).await {
+            tracing::error!(%error, deployment_id = %record.id, "could not record deployment outcome");
+        }
         self.publish_final(&record, &statuses, status, note.map(str::to_owned));
         self.deployments.finish(record.id);
     }
@@ -1333,14 +1388,44 @@ impl AppState {
         statuses: &HashMap<String, DeployStatus>,
         reason: TrackingStop,
         create_failure: Option<&(String, ReasonCode)>,
+        owner_id: &str,
+        ctx: &RequestContext,
     ) {
         let (status, note) = match create_failure {
-            Some((failure, _)) => (
-                DeploymentStatus::Failed,
-                format!("{failure} {}", reason.note()),
-            ),
-            None => (DeploymentStatus::Untracked, reason.note().to_owned()),
+            Some((failure, code)) => {
+                // A service was never deployed: that outcome is known.
+                self.deployment_failed(record, owner_id, code.clone(), ctx);
+                (
+                    DeploymentStatus::Failed,
+                    format!("{failure} {}", reason.note()),
+                )
+            }
+            None => {
+                metrics::counter!(telemetry::DEPLOYMENTS, "result" => "untracked").increment(1);
+                let mut event = ctx.event(
+                    Some(record.user_id),
+                    AuditKind::DeploymentUntracked,
+                    AuditStatus::Success,
+                );
+                event.details.repo = Some(record.repo.clone());
+                event.details.deployment_id = Some(record.id);
+                event.details.render_owner_id = Some(owner_id.to_owned());
+                event.details.service_ids = record
+                    .services
+                    .iter()
+                    .map(|s| s.service_id.clone())
+                    .collect();
+                event.details.reason = Some(reason.code());
+                self.audit.record(event);
+                (DeploymentStatus::Untracked, reason.note().to_owned())
+            }
         };
+        tracing::info!(
+            deployment_id = %record.id,
+            reason = reason.code().as_str(),
+            "deployment tracking stopped: the session ended"
+        );
+        self.deployments.release(record.id);
         if let Err(error) = self
             .history
             .set_outcome(record.id, status, Some(&note))
@@ -1348,13 +1433,6 @@ impl AppState {
         {
             tracing::error!(%error, deployment_id = %record.id, "could not record deployment outcome");
         }
-        metrics::counter!(telemetry::DEPLOYMENTS, "result" => "untracked").increment(1);
-        tracing::info!(
-            deployment_id = %record.id,
-            reason = reason.as_str(),
-            "deployment tracking stopped: the session ended"
-        );
-        self.deployments.release(record.id);
         self.publish_final(record, statuses, status, Some(note));
         self.deployments.finish(record.id);
     }

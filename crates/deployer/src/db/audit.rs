@@ -42,13 +42,16 @@ pub enum AuditKind {
     DeploymentRequested,
     DeploymentSucceeded,
     DeploymentFailed,
+    /// Tracking stopped before the deploys ended: the session holding the
+    /// key ended (the reason says how).
+    DeploymentUntracked,
     CsrfRejected,
     RateLimited,
     SecurityAlert,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 15] = [
         AuditKind::LoginSucceeded,
         AuditKind::LoginFailed,
         AuditKind::Logout,
@@ -60,6 +63,7 @@ impl AuditKind {
         AuditKind::DeploymentRequested,
         AuditKind::DeploymentSucceeded,
         AuditKind::DeploymentFailed,
+        AuditKind::DeploymentUntracked,
         AuditKind::CsrfRejected,
         AuditKind::RateLimited,
         AuditKind::SecurityAlert,
@@ -78,6 +82,7 @@ impl AuditKind {
             AuditKind::DeploymentRequested => "deployment_requested",
             AuditKind::DeploymentSucceeded => "deployment_succeeded",
             AuditKind::DeploymentFailed => "deployment_failed",
+            AuditKind::DeploymentUntracked => "deployment_untracked",
             AuditKind::CsrfRejected => "csrf_rejected",
             AuditKind::RateLimited => "rate_limited",
             AuditKind::SecurityAlert => "security_alert",

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestUser, captured_logs, error_code, spawn_app, spawn_app_with};
+use crate::sessions::{events_named, exported};
 
 async fn ready_user(app: &TestApp, login: &str) -> TestUser {
     let mut user = app.login(login).await;
@@ -703,6 +704,13 @@ async fn signing_out_stops_tracking_and_no_later_render_call_carries_the_key() {
         .await
         .unwrap();
     assert_eq!(history["deployments"][0]["status"], "untracked");
+    // The audit trail closes the deployment too, saying why.
+    let events = exported(&app, alice.github.id).await;
+    let untracked = events_named(&events, "deployment_untracked");
+    assert_eq!(untracked.len(), 1, "{events:#?}");
+    assert_eq!(untracked[0]["reason"], "signed_out");
+    assert_eq!(untracked[0]["deployment_id"], id.as_str());
+    assert!(events_named(&events, "deployment_failed").is_empty());
 
     // The tracker is gone, and with it the key: no Render call carried it
     // after the logout answered.

@@ -189,6 +189,8 @@ async fn canary_secrets_never_leave_the_vault() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Slow deploys, so clearing the key below surely finds this one running.
+    app.control.set_behavior(5_000, &[]).await.unwrap();
     let (status, by_bearer) = seen
         .keep(
             bearer_post(
@@ -201,6 +203,8 @@ async fn canary_secrets_never_leave_the_vault() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{by_bearer}");
+    let bearer_service = by_bearer["services"][0]["service_id"].as_str().unwrap();
+    app.wait_for_poll(&key, bearer_service).await;
     for _ in 0..2 {
         let (status, _) = seen
             .keep(
@@ -211,6 +215,7 @@ async fn canary_secrets_never_leave_the_vault() {
             .await;
         assert_eq!(status, StatusCode::OK);
     }
+    app.control.set_behavior(20, &[]).await.unwrap();
     let (status, _) = seen
         .keep(
             bearer_post("/api/render/setup", &gh_token, json!({ "api_key": key }))
