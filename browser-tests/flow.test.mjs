@@ -240,7 +240,7 @@ describe('render deployer pages', () => {
     const history = await page.locator('#history').innerText();
     assert.match(history, /demo\/node-hello/);
     assert.match(history, /Live/);
-    await page.screenshot({ path: join(shots, 'dashboard.png') });
+    await page.screenshot({ path: join(shots, 'dashboard.png'), fullPage: true });
   });
 
   test('a failing build ends failed live, and the build log says why', async () => {
