@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::context::RequestContext;
-use crate::db::audit::{AuditKind, AuditStatus, ReasonCode};
+use crate::db::audit::{AuditEvent, AuditKind, AuditStatus, ReasonCode};
 use crate::db::history::{DeploymentRecord, DeploymentStatus, ServiceRecord};
 use crate::domain::names::{
     BranchName, EnvVarKey, EnvVarValue, InstancePlan, Region, RepoSlug, ServiceName,
@@ -653,6 +653,27 @@ fn failure_note(error: &AppError, name: &str, redeploy: bool, record: &Deploymen
     }
 }
 
+/// The audit event of a deployment's progress: who, which repo, workspace
+/// and services, and the request that started it.
+fn deployment_event(
+    record: &DeploymentRecord,
+    owner_id: &str,
+    kind: AuditKind,
+    status: AuditStatus,
+    ctx: &RequestContext,
+) -> AuditEvent {
+    let mut event = ctx.event(Some(record.user_id), kind, status);
+    event.details.repo = Some(record.repo.clone());
+    event.details.deployment_id = Some(record.id);
+    event.details.render_owner_id = Some(owner_id.to_owned());
+    event.details.service_ids = record
+        .services
+        .iter()
+        .map(|s| s.service_id.clone())
+        .collect();
+    event
+}
+
 /// What a tracker owns.
 struct Tracking {
     record: DeploymentRecord,
@@ -867,14 +888,14 @@ impl AppState {
             services: Vec::with_capacity(steps.len()),
         };
         self.history.insert(&record).await?;
-        let mut event = ctx.event(
-            Some(session.user_id()),
+        let mut event = deployment_event(
+            &record,
+            &owner_id,
             AuditKind::DeploymentRequested,
             AuditStatus::Success,
+            ctx,
         );
-        event.details.repo = Some(record.repo.clone());
-        event.details.render_owner_id = Some(owner_id.clone());
-        event.details.deployment_id = Some(id);
+        // The services this deployment redeploys; new ones have no id yet.
         event.details.service_ids = steps
             .iter()
             .filter_map(|step| match step {
@@ -997,19 +1018,13 @@ impl AppState {
         ctx: &RequestContext,
     ) {
         metrics::counter!(telemetry::DEPLOYMENTS, "result" => "failed").increment(1);
-        let mut event = ctx.event(
-            Some(record.user_id),
+        let mut event = deployment_event(
+            record,
+            owner_id,
             AuditKind::DeploymentFailed,
             AuditStatus::Failure,
+            ctx,
         );
-        event.details.repo = Some(record.repo.clone());
-        event.details.deployment_id = Some(record.id);
-        event.details.render_owner_id = Some(owner_id.to_owned());
-        event.details.service_ids = record
-            .services
-            .iter()
-            .map(|s| s.service_id.clone())
-            .collect();
         event.details.reason = Some(reason);
         if let Some(alert) = self.alerts.deploy_failed(record.user_id, Instant::now()) {
             self.raise_alert(alert, Some(record.user_id), ctx);
@@ -1348,20 +1363,13 @@ impl AppState {
         // reader who sees the final status finds the rest already done.
         if status == DeploymentStatus::Live {
             metrics::counter!(telemetry::DEPLOYMENTS, "result" => "live").increment(1);
-            let mut event = ctx.event(
-                Some(record.user_id),
+            self.audit.record(deployment_event(
+                &record,
+                &owner_id,
                 AuditKind::DeploymentSucceeded,
                 AuditStatus::Success,
-            );
-            event.details.repo = Some(record.repo.clone());
-            event.details.deployment_id = Some(record.id);
-            event.details.render_owner_id = Some(owner_id);
-            event.details.service_ids = record
-                .services
-                .iter()
-                .map(|s| s.service_id.clone())
-                .collect();
-            self.audit.record(event);
+                &ctx,
+            ));
         } else {
             let reason = match &create_failure {
                 Some((_, reason)) => reason.clone(),
@@ -1402,19 +1410,13 @@ impl AppState {
             }
             None => {
                 metrics::counter!(telemetry::DEPLOYMENTS, "result" => "untracked").increment(1);
-                let mut event = ctx.event(
-                    Some(record.user_id),
+                let mut event = deployment_event(
+                    record,
+                    owner_id,
                     AuditKind::DeploymentUntracked,
                     AuditStatus::Success,
+                    ctx,
                 );
-                event.details.repo = Some(record.repo.clone());
-                event.details.deployment_id = Some(record.id);
-                event.details.render_owner_id = Some(owner_id.to_owned());
-                event.details.service_ids = record
-                    .services
-                    .iter()
-                    .map(|s| s.service_id.clone())
-                    .collect();
                 event.details.reason = Some(reason.code());
                 self.audit.record(event);
                 (DeploymentStatus::Untracked, reason.note().to_owned())
