@@ -127,6 +127,24 @@ async fn a_rate_limited_create_is_reported_with_retry_after_and_creates_nothing(
     assert_eq!(creates(&app).await, [429, 201]);
 }
 
+/// A short Retry-After on the create is waited out inside the request: the
+/// deploy goes through with one service, and the create was not repeated
+/// before the limit had passed.
+#[tokio::test]
+async fn a_create_429_with_a_short_retry_after_is_waited_out() {
+    let app = spawn_app().await;
+    let alice = ready(&app).await;
+    app.control
+        .add_fault(&render_fault("/v1/services", FaultKind::Delay, Some(0), 1))
+        .await
+        .unwrap();
+    let mut limited = render_fault("/v1/services", FaultKind::RateLimit, None, 1);
+    limited.retry_after_s = Some(1);
+    app.control.add_fault(&limited).await.unwrap();
+    deploy_node_to_the_end(&app, &alice).await;
+    assert_eq!(creates(&app).await, [429, 201]);
+}
+
 #[tokio::test]
 async fn a_create_dropped_on_the_wire_is_retried_once_without_a_duplicate() {
     let app = spawn_app().await;
