@@ -18,6 +18,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::{broadcast, watch};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -837,15 +838,20 @@ impl AppState {
         // Once recorded, the deployment is carried through in its own task:
         // a client that goes away half-way must not leave a row in progress
         // with services created and nothing tracking them.
-        let task = tokio::spawn(self.clone().carry_out(
-            session.clone(),
-            request,
-            plan,
-            steps,
-            key,
-            owner_id,
-            ctx.clone(),
-        ));
+        let task = tokio::spawn(
+            self.clone()
+                .carry_out(
+                    session.clone(),
+                    request,
+                    plan,
+                    steps,
+                    key,
+                    owner_id,
+                    ctx.clone(),
+                )
+                // Its log lines keep the request's span (and request id).
+                .instrument(tracing::Span::current()),
+        );
         match task.await {
             Ok(result) => result,
             Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
