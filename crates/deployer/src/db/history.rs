@@ -184,6 +184,30 @@ fn group(rows: Vec<JoinedRow>) -> Result<Vec<DeploymentRecord>, DbError> {
 /// Largest page [`History::list_for_user`] returns.
 pub const MAX_PAGE: u32 = 100;
 
+/// One service row of a deployment, inside a transaction of either backend
+/// (a macro because the transaction's type differs per backend).
+macro_rules! insert_service {
+    ($tx:ident, $id:expr, $ordinal:expr, $s:expr) => {
+        sqlx::query(
+            "INSERT INTO deployment_services (deployment_id, ordinal, name, service_id, \
+             service_type, url, dashboard_url, deploy_id, deploy_status, created) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind($id)
+        .bind($ordinal)
+        .bind(&$s.name)
+        .bind(&$s.service_id)
+        .bind(&$s.service_type)
+        .bind(&$s.url)
+        .bind(&$s.dashboard_url)
+        .bind(&$s.deploy_id)
+        .bind(&$s.deploy_status)
+        .bind($s.created)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
 /// The deployment-history store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct History {
@@ -219,23 +243,7 @@ impl History {
             .execute(&mut *tx)
             .await?;
             for (ordinal, s) in (0_i32..).zip(&rec.services) {
-                sqlx::query(
-                    "INSERT INTO deployment_services (deployment_id, ordinal, name, service_id, \
-                     service_type, url, dashboard_url, deploy_id, deploy_status, created) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&id)
-                .bind(ordinal)
-                .bind(&s.name)
-                .bind(&s.service_id)
-                .bind(&s.service_type)
-                .bind(&s.url)
-                .bind(&s.dashboard_url)
-                .bind(&s.deploy_id)
-                .bind(&s.deploy_status)
-                .bind(s.created)
-                .execute(&mut *tx)
-                .await?;
+                insert_service!(tx, &id, ordinal, s);
             }
             tx.commit().await?;
         });
@@ -266,23 +274,7 @@ impl History {
             .fetch_one(&mut *tx)
             .await?;
             let ordinal = i32::try_from(next.0).map_err(|_| DbError::OutOfRange("service ordinal"))?;
-            sqlx::query(
-                "INSERT INTO deployment_services (deployment_id, ordinal, name, service_id, \
-                 service_type, url, dashboard_url, deploy_id, deploy_status, created) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&id)
-            .bind(ordinal)
-            .bind(&s.name)
-            .bind(&s.service_id)
-            .bind(&s.service_type)
-            .bind(&s.url)
-            .bind(&s.dashboard_url)
-            .bind(&s.deploy_id)
-            .bind(&s.deploy_status)
-            .bind(s.created)
-            .execute(&mut *tx)
-            .await?;
+            insert_service!(tx, &id, ordinal, s);
             tx.commit().await?;
         });
         Ok(())
