@@ -376,13 +376,15 @@ impl AppState {
         mut session: ActiveSession,
         ctx: &RequestContext,
     ) -> Result<StatusView, AppError> {
+        let mut check = None;
         if let Some(key) = session.render_key()? {
-            match self.render.owners(&key).await {
+            check = Some(match self.render.owners(&key).await {
                 Ok(_) => {
                     metrics::counter!(telemetry::KEY_VALIDATIONS, "result" => "valid").increment(1);
                     self.sessions
                         .set_render_verified(&mut session, true)
                         .await?;
+                    KeyCheck::Passed
                 }
                 Err(UpstreamError::Unauthorized(_) | UpstreamError::Forbidden(_)) => {
                     let was_verified = session.render().is_some_and(|r| r.verified);
@@ -392,13 +394,19 @@ impl AppState {
                     if was_verified {
                         self.key_invalid(session.user_id(), REASON_REVOKED, ctx);
                     }
+                    KeyCheck::Rejected
                 }
+                // The status still answers (pages and scripts need it, and
+                // the CSRF token in it); the session keeps what it knew.
                 Err(error) => {
                     tracing::warn!(%error, request_id = %ctx.request_id, "could not re-check the Render key");
+                    KeyCheck::Unavailable
                 }
-            }
+            });
         }
-        Ok(self.status_view(&session))
+        let mut view = self.status_view(&session);
+        view.render.check = check;
+        Ok(view)
     }
 
     pub fn status_view(&self, session: &ActiveSession) -> StatusView {
@@ -413,6 +421,7 @@ impl AppState {
                 configured: render.is_some(),
                 verified: render.is_some_and(|r| r.verified),
                 verified_at: render.filter(|r| r.verified).map(|r| r.verified_at),
+                check: None,
                 owner: render.map(|r| OwnerView {
                     id: r.owner_id.clone(),
                     name: r.owner_name.clone(),
@@ -530,6 +539,27 @@ pub struct RenderView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub verified_at: Option<OffsetDateTime>,
     pub owner: Option<OwnerView>,
+    /// The live check of the stored key made for this answer, when one was:
+    /// with `unavailable`, `verified` is the last known result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<KeyCheck>,
+}
+
+impl RenderView {
+    /// The live check could not reach Render: what is shown is the last result.
+    pub fn unreachable(&self) -> bool {
+        self.check == Some(KeyCheck::Unavailable)
+    }
+}
+
+/// How Render answered the live re-check of a stored key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyCheck {
+    Passed,
+    Rejected,
+    /// Render was down, slow, rate limiting or answering garbage.
+    Unavailable,
 }
 
 #[derive(Debug, Serialize)]

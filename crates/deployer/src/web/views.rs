@@ -477,6 +477,7 @@ mod tests {
                     login: "octo".into(),
                 },
                 render: RenderView {
+                    check: None,
                     configured: true,
                     verified: true,
                     verified_at: None,

@@ -1251,6 +1251,78 @@ async fn github_faults_during_login_are_upstream_unavailable_and_change_nothing(
     }
 }
 
+/// The status answers while Render is down (pages and scripts need it), says
+/// the live check could not be made, and keeps the last verification.
+#[tokio::test]
+async fn status_with_render_down_says_the_check_was_unavailable() {
+    let app = spawn_app_with(&["--upstream-timeout=300ms"]).await;
+    let mut alice = app.login("status-faults-alice").await;
+    alice.setup_own_key().await;
+    let before = status_of(&alice).await;
+    assert_eq!(before["render"]["check"], "passed", "{before}");
+    for (kind, status, delay_ms) in [
+        (FaultKind::Status, Some(503), None),
+        (FaultKind::Delay, None, Some(10_000)),
+        (FaultKind::Drop, None, None),
+        (FaultKind::Malformed, None, None),
+        (FaultKind::RateLimit, None, None),
+    ] {
+        app.control
+            .add_fault(&Fault {
+                upstream: Upstream::Render,
+                path_prefix: "/v1/owners".into(),
+                kind,
+                status,
+                delay_ms,
+                retry_after_s: None,
+                count: 1,
+            })
+            .await
+            .unwrap();
+        let during = status_of(&alice).await;
+        assert_eq!(
+            during["render"]["check"], "unavailable",
+            "{kind:?}: {during}"
+        );
+        assert_eq!(during["render"]["verified"], true, "{kind:?}: {during}");
+        assert_eq!(
+            during["render"]["verified_at"], before["render"]["verified_at"],
+            "{kind:?}: the last verification is kept"
+        );
+        app.control.clear_faults().await.unwrap();
+    }
+    // The dashboard says so too.
+    let page = alice.get("/dashboard").await.text().await.unwrap();
+    assert!(!page.contains("key-unchecked"), "{page}");
+    app.control
+        .add_fault(&Fault {
+            upstream: Upstream::Render,
+            path_prefix: "/v1/owners".into(),
+            kind: FaultKind::Status,
+            status: Some(503),
+            delay_ms: None,
+            retry_after_s: None,
+            count: 1,
+        })
+        .await
+        .unwrap();
+    let page = alice.get("/dashboard").await.text().await.unwrap();
+    assert!(
+        page.contains("Render could not be reached just now"),
+        "{page}"
+    );
+    app.control
+        .revoke_render_key(&alice.render.api_key)
+        .await
+        .unwrap();
+    let after = status_of(&alice).await;
+    assert_eq!(after["render"]["check"], "rejected", "{after}");
+    assert_eq!(after["render"]["verified"], false, "{after}");
+    alice.post("/api/render/clear-credentials", json!({})).await;
+    let cleared = status_of(&alice).await;
+    assert!(cleared["render"].get("check").is_none(), "{cleared}");
+}
+
 #[tokio::test]
 async fn setup_attempts_are_limited_per_user() {
     let app = spawn_app_with(&["--rate-limit-setup-user=3/1m"]).await;
