@@ -1233,6 +1233,11 @@ impl AppState {
         let mut pending: Vec<ServiceRecord> = record.services.clone();
         let mut statuses: HashMap<String, DeployStatus> = HashMap::new();
         let mut delay = poll.interval;
+        // A logout that landed while the services were being created came
+        // before this tracker could be told: the store says so at once.
+        if let Ok(false) = self.sessions.holds_render_key(&session, &sealed).await {
+            slot.stop(TrackingStop::SessionEnded).await;
+        }
         while !pending.is_empty()
             && started.elapsed() < poll.give_up_after
             && slot.reason().is_none()
