@@ -94,12 +94,7 @@ async fn node_static_and_blueprint_deploys_go_live_and_redeploy_in_place() {
     assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "conflict"));
     assert_eq!(app.render_count(&alice.render).await, 4);
 
-    let history: Value = alice
-        .get("/api/render/my-deployments")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = alice.history().await;
     assert_eq!(history["deployments"].as_array().unwrap().len(), 4);
 }
 
@@ -350,19 +345,10 @@ async fn render_env_vars(
     user: &TestUser,
     service_id: &str,
 ) -> Vec<(String, String)> {
-    let page: Vec<Value> = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/services/{service_id}/env-vars",
-            app.emulator.base_url()
-        ))
-        .bearer_auth(&user.render.api_key)
-        .send()
-        .await
+    let page = render_get(app, user, &format!("/services/{service_id}/env-vars")).await;
+    page.as_array()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page.iter()
+        .iter()
         .map(|v| {
             let var = &v["envVar"];
             (
@@ -544,12 +530,7 @@ async fn two_users_never_see_each_others_deployments() {
         }
     }
     for (user, own) in [(&alice, a_id), (&bob, b_id)] {
-        let history: Value = user
-            .get("/api/render/my-deployments")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let history = user.history().await;
         let ids: Vec<&str> = history["deployments"]
             .as_array()
             .unwrap()
@@ -697,12 +678,7 @@ async fn signing_out_stops_tracking_and_no_later_render_call_carries_the_key() {
     );
     let view = watcher.wait_terminal(&id).await;
     assert_untracked(&view, "you signed out");
-    let history: Value = watcher
-        .get("/api/render/my-deployments")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = watcher.history().await;
     assert_eq!(history["deployments"][0]["status"], "untracked");
     // The audit trail closes the deployment too, saying why.
     let events = exported(&app, alice.github.id).await;
@@ -790,22 +766,6 @@ async fn clearing_the_key_a_new_key_or_signing_out_everywhere_stop_tracking_too(
     assert_eq!(app.state.deployments.tracking(), 0);
 }
 
-/// A service as Render holds it, read with the owner's key.
-async fn render_service(app: &TestApp, user: &TestUser, service_id: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!(
-            "{}/v1/services/{service_id}",
-            app.emulator.base_url()
-        ))
-        .bearer_auth(&user.render.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_redeploy_applies_the_edited_plan_and_branch_to_the_existing_service() {
     let app = spawn_app().await;
@@ -842,7 +802,7 @@ async fn a_redeploy_applies_the_edited_plan_and_branch_to_the_existing_service()
         .as_str()
         .unwrap()
         .to_owned();
-    let before = render_service(&app, &alice, &service_id).await;
+    let before = render_get(&app, &alice, &format!("/services/{service_id}")).await;
     assert_eq!(before["branch"], "main");
     assert_eq!(before["serviceDetails"]["plan"], "starter");
 
@@ -861,7 +821,7 @@ async fn a_redeploy_applies_the_edited_plan_and_branch_to_the_existing_service()
     assert_eq!(services(&again)[0]["service_id"], service_id.as_str());
     let view = alice.wait_terminal(again["id"].as_str().unwrap()).await;
     assert_eq!(view["status"], "live", "{view}");
-    let after = render_service(&app, &alice, &service_id).await;
+    let after = render_get(&app, &alice, &format!("/services/{service_id}")).await;
     assert_eq!(after["branch"], "release", "{after}");
     assert_eq!(
         after["serviceDetails"]["envSpecificDetails"]["startCommand"],
@@ -900,7 +860,7 @@ async fn a_redeploy_applies_the_edited_plan_and_branch_to_the_existing_service()
         before_patches
     );
     assert_eq!(
-        render_service(&app, &alice, &service_id).await["serviceDetails"]["region"],
+        render_get(&app, &alice, &format!("/services/{service_id}")).await["serviceDetails"]["region"],
         "oregon"
     );
 }
@@ -925,7 +885,7 @@ async fn from_service_host_is_the_services_slug() {
     assert_eq!(view["status"], "live", "{view}");
     let api_id = services(&view)[0]["service_id"].as_str().unwrap();
     let web_id = services(&view)[1]["service_id"].as_str().unwrap();
-    let slug = render_service(&app, &alice, api_id).await["slug"]
+    let slug = render_get(&app, &alice, &format!("/services/{api_id}")).await["slug"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -1033,12 +993,7 @@ async fn deploy_reverifies_the_key_and_creates_nothing_once_render_revoked_it() 
             .all(|r| !(r.method == "POST" && r.path.starts_with("/v1/services"))),
         "nothing is created or triggered: {render:?}"
     );
-    let history: Value = alice
-        .get("/api/render/my-deployments")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = alice.history().await;
     assert_eq!(history["deployments"], json!([]));
 }
 
@@ -1097,13 +1052,21 @@ async fn a_blueprint_with_a_worker_and_a_cron_job_deploys_both() {
     );
     for service in services(&view) {
         assert_eq!(service["deploy_status"], "live", "{view}");
-        let on_render = render_service(&app, &alice, service["service_id"].as_str().unwrap()).await;
+        let on_render = render_get(
+            &app,
+            &alice,
+            &format!("/services/{}", service["service_id"].as_str().unwrap()),
+        )
+        .await;
         assert_eq!(on_render["type"], service["service_type"]);
     }
-    let cron = render_service(
+    let cron = render_get(
         &app,
         &alice,
-        services(&view)[1]["service_id"].as_str().unwrap(),
+        &format!(
+            "/services/{}",
+            services(&view)[1]["service_id"].as_str().unwrap()
+        ),
     )
     .await;
     assert_eq!(cron["serviceDetails"]["schedule"], "0 3 * * *");

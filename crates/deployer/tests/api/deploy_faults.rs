@@ -104,12 +104,7 @@ async fn a_rate_limited_create_is_reported_with_retry_after_and_creates_nothing(
     assert!(seconds >= 1);
     assert_eq!(app.render_count(&alice.render).await, 0);
     // The refused deployment is in the history, failed, with nothing in it.
-    let history: Value = alice
-        .get("/api/render/my-deployments")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = alice.history().await;
     let deployments = history["deployments"].as_array().unwrap();
     assert_eq!(deployments.len(), 1, "{history}");
     assert_eq!(deployments[0]["status"], "failed");
@@ -206,12 +201,7 @@ async fn a_refused_second_create_keeps_the_first_service_tracked_and_records_the
     // The deployment was recorded with the service that was created, which
     // is tracked to the end; the deployment then ends failed, saying which
     // service is missing.
-    let history: Value = alice
-        .get("/api/render/my-deployments")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history = alice.history().await;
     let deployments = history["deployments"].as_array().unwrap();
     assert_eq!(deployments.len(), 1, "{history}");
     let id = deployments[0]["id"].as_str().unwrap().to_owned();

@@ -466,6 +466,13 @@ impl TestUser {
         serde_json::from_str(&text).expect("deploy view is JSON")
     }
 
+    /// `GET /api/render/my-deployments`: this user's deployment history.
+    pub async fn history(&self) -> Value {
+        let response = self.get("/api/render/my-deployments").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("history")
+    }
+
     /// The deployment view, once its status is terminal (`live`, `failed`, or
     /// `untracked` when the session that started it ended first).
     pub async fn wait_terminal(&self, id: &str) -> Value {
